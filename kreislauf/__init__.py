@@ -14,9 +14,9 @@ from kreislauf.component import (
     ComponentError,
     StepOutcome,
     StepStatus,
+    Variability,
     Variable,
     VariableType,
-    Variability,
 )
 
 __version__ = "0.1.0"
