@@ -169,7 +169,7 @@ class FaultProxy:
                     pdu = arg(pdu)
                 writer.write(header[:4] + struct.pack(">H", len(pdu) + 1) + header[6:7] + pdu)
                 await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError, OSError):
+        except (asyncio.IncompleteReadError, ConnectionError, OSError, asyncio.CancelledError):
             pass
         finally:
             pump.cancel()
@@ -181,7 +181,7 @@ class FaultProxy:
             while data := await reader.read(4096):
                 up_writer.write(data)
                 await up_writer.drain()
-        except (ConnectionError, OSError):
+        except (ConnectionError, OSError, asyncio.CancelledError):
             pass
         finally:
             up_writer.close()
