@@ -1,0 +1,71 @@
+/*
+ * kl_solver.h -- the error-controlled, stiffness-capable integrator inside every kreislauf FMU.
+ *
+ * Method: ROS34PW2, a Rosenbrock-W method with 4 stages, order 3 with an embedded order-2 solution
+ * for the error estimate, L-stable and stiffly accurate (J. Rang, L. Angermann, "New Rosenbrock
+ * W-methods of order 3 for partial differential algebraic equations of index 1", BIT Numerical
+ * Mathematics 45 (2005) 761-787, table ROS34PW2). It is implemented in the transformed form of
+ * E. Hairer, G. Wanner, "Solving Ordinary Differential Equations II", 2nd ed., Springer 1996,
+ * section IV.7, eq. (7.25), which needs one LU decomposition of (1/(h*gamma) I - J) per step and no
+ * matrix-vector products. J = kl_jacobian (analytic, generated) and df/dt enter at the step start.
+ *
+ * Error control: weighted RMS norm of the difference between the order-3 and order-2 solutions with
+ * weights w_i = atol * kl_state_nominal[i] + rtol * max(|x_i(t)|, |x_i(t+h)|); a step is accepted
+ * when the norm is <= 1. The next step size is h * min(5, max(0.2, 0.9 * err^(-1/3))) (not enlarged
+ * right after a rejection), limited by solver_max_step (0 = no limit) and by the end of the interval.
+ * The step size proposed at the end of one call is carried into the next call.
+ */
+#ifndef KL_SOLVER_H
+#define KL_SOLVER_H
+
+#include "kl_config.h"
+
+#if KL_N_STATES > 0
+#define KL_N_STATES_STORAGE KL_N_STATES
+#else
+#define KL_N_STATES_STORAGE 1
+#endif
+
+#define KL_ROSENBROCK_STAGES 4
+
+/* Solver state that must survive between steps (part of the FMU state). */
+typedef struct {
+    double h_next;          /* step size to try next (s); 0 = not yet known, estimate it */
+    double rejected_last;   /* 1 when the last attempted step was rejected, else 0 */
+} kl_solver_state;
+
+/* Scratch memory sized by KL_N_STATES; its content never matters between calls. */
+typedef struct {
+    double x[KL_N_STATES_STORAGE];                              /* states at the step start */
+    double x_new[KL_N_STATES_STORAGE];                          /* order-3 solution */
+    double f0[KL_N_STATES_STORAGE];                             /* f(t, x) */
+    double f_stage[KL_N_STATES_STORAGE];
+    double dfdt[KL_N_STATES_STORAGE];
+    double jac[KL_N_STATES_STORAGE * KL_N_STATES_STORAGE];
+    double lu[KL_N_STATES_STORAGE * KL_N_STATES_STORAGE];
+    int pivot[KL_N_STATES_STORAGE];
+    double u[KL_ROSENBROCK_STAGES][KL_N_STATES_STORAGE];        /* transformed stage values */
+    double error[KL_N_STATES_STORAGE];
+} kl_solver_workspace;
+
+/* Tolerances and limits of one integration, read from the model parameters. */
+typedef struct {
+    double relative_tolerance;   /* rtol (1) */
+    double absolute_tolerance;   /* atol, scaled per state by kl_state_nominal */
+    double max_step;             /* s; 0 = no limit */
+} kl_solver_settings;
+
+struct kl_instance;
+
+/* Integrate the states of `instance` from its current time v[KL_VR_TIME] to t_end with inputs and
+ * parameters held constant. On return v holds the states at the time reached and v[KL_VR_TIME] that
+ * time (t_end exactly on success). Returns a kl_status; failures are logged with the time, the step
+ * size and the state concerned. */
+int kl_solver_integrate(struct kl_instance *instance, const kl_solver_settings *settings, double t_end);
+
+/* Solve A x = b in place for a dense n x n row-major matrix: kl_lu_decompose overwrites a with its LU
+ * factors (partial pivoting) and returns 0, or returns 1 when a pivot is zero or not finite. */
+int kl_lu_decompose(double *a, int *pivot, int n);
+void kl_lu_solve(const double *lu, const int *pivot, int n, double *b);
+
+#endif /* KL_SOLVER_H */
