@@ -1,0 +1,127 @@
+"""``kreislauf hil``: serve a component as a Modbus TCP device, check register maps."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import signal
+import threading
+from pathlib import Path
+
+from kreislauf.cli import CommandError
+from kreislauf.component import Component
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``kreislauf hil serve`` and ``kreislauf hil map``."""
+    hil = sub.add_parser("hil", help="hardware in the loop: serve components over Modbus TCP, check maps")
+    hil_sub = hil.add_subparsers(dest="hil_command", metavar="ACTION")
+    serve = hil_sub.add_parser(
+        "serve",
+        help="serve a component as a Modbus TCP device",
+        description="Serve COMPONENT as the Modbus TCP device described by the register map. With a trigger "
+        "point in the map the component advances when a client writes dt there (lock-step); otherwise "
+        "it runs free against the wall clock.",
+    )
+    serve.add_argument("component", metavar="COMPONENT", help="a Python factory as 'package.module:function'")
+    serve.add_argument("--map", required=True, type=Path, dest="map_path", help="register map (TOML)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, loopback only)")
+    serve.add_argument("--port", type=int, default=5020, help="TCP port (default 5020; 0 picks a free port)")
+    serve.add_argument("--mode", choices=["free", "trigger"], help="default: trigger when the map has one")
+    serve.add_argument("--period", type=float, default=1.0, help="free-running step in simulated s (default 1)")
+    serve.add_argument("--realtime-factor", type=float, default=1.0, help="simulated s per wall s (default 1)")
+    serve.add_argument("--duration", type=float, help="stop after this many wall seconds (default: until Ctrl-C)")
+    serve.set_defaults(handler=_serve)
+    check = hil_sub.add_parser("map", help="validate a register map and list its points")
+    check.add_argument("map_path", type=Path, metavar="MAP")
+    check.set_defaults(handler=_map)
+    hil.set_defaults(handler=lambda args: hil.print_help() or 1)
+
+
+def build_component(spec: str) -> Component:
+    """The component named by ``spec``: a factory ``package.module:function`` called without arguments."""
+    module_name, sep, attribute = spec.partition(":")
+    if not sep or not module_name or not attribute:
+        raise CommandError(f"component '{spec}': expected a factory as 'package.module:function'")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise CommandError(f"component '{spec}': cannot import module '{module_name}': {exc}") from None
+    factory = getattr(module, attribute, None)
+    if not callable(factory):
+        raise CommandError(f"component '{spec}': module '{module_name}' has no callable '{attribute}'")
+    component = factory()
+    if not isinstance(component, Component):
+        raise CommandError(f"component '{spec}': the factory returned {type(component).__name__}, not a Component")
+    return component
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from kreislauf.hil import DeviceServer, RegisterMapError, load_register_map
+
+    try:
+        register_map = load_register_map(args.map_path)
+    except RegisterMapError as exc:
+        raise CommandError(str(exc)) from None
+    component = build_component(args.component)
+    try:
+        server = DeviceServer(
+            component,
+            register_map,
+            host=args.host,
+            port=args.port,
+            mode=args.mode,
+            period=args.period,
+            realtime_factor=args.realtime_factor,
+        )
+        server.start()
+    except (RegisterMapError, ValueError, OSError) as exc:
+        raise CommandError(str(exc)) from None
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    print(
+        f"serving component '{component.name}' ({server.mode} mode) on {server.host}:{server.port} "
+        f"with map {args.map_path}",
+        flush=True,
+    )
+    try:
+        stop.wait(args.duration)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        server.stop()
+    stats = server.stats
+    exceptions = dict(sorted(stats.exceptions.items()))
+    print(
+        f"stopped: {stats.requests} requests, {stats.steps} steps, exceptions {exceptions}, "
+        f"{stats.malformed} malformed frames, {len(stats.step_errors)} step errors",
+        flush=True,
+    )
+    if server.mode == "free" and stats.steps:
+        print(f"real time: {server.realtime_report().summary()}", flush=True)
+    return 1 if stats.step_errors else 0
+
+
+def _map(args: argparse.Namespace) -> int:
+    from kreislauf.hil import RegisterMapError, load_register_map
+
+    try:
+        register_map = load_register_map(args.map_path)
+    except RegisterMapError as exc:
+        raise CommandError(str(exc)) from None
+    device = register_map.device
+    print(f"{register_map.source}: device '{device.name}', unit id {device.unit_id}, {len(register_map.points)} points")
+    for point in sorted(register_map.points.values(), key=lambda p: (p.table.value, p.address)):
+        codec = point.codec
+        print(
+            f"  {point.table.value:14s} {point.address:5d}  {codec.data_type.value:7s} {codec.word_order.value:6s} "
+            f"{point.access:2s} {point.name:32s} -> {point.variable or '(' + _role(register_map, point.name) + ')'}"
+            f"  {point.range_text() if point.writable else point.unit or ''}"
+        )
+    return 0
+
+
+def _role(register_map, name: str) -> str:
+    device = register_map.device
+    return {device.trigger: "trigger", device.heartbeat: "heartbeat", device.time: "time"}.get(name, "")

@@ -1,0 +1,86 @@
+"""``kreislauf hil serve`` and ``kreislauf hil map`` end to end."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pymodbus.client import ModbusTcpClient
+
+from kreislauf.cli import main
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+
+
+@pytest.fixture
+def serve_process():
+    procs = []
+
+    def start(*args: str) -> subprocess.Popen:
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]))
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "kreislauf", "hil", "serve", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=REPO,
+        )
+        procs.append(proc)
+        return proc
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+        proc.stdout.close()
+        proc.stderr.close()
+
+
+def test_serve_a_component_from_a_factory_and_step_it(serve_process):
+    proc = serve_process(
+        "hil_tank_double:make_tank", "--map", str(HERE / "tank_map.toml"), "--port", "0", "--duration", "20"
+    )
+    line = proc.stdout.readline()
+    assert "serving component 'tank' (trigger mode) on 127.0.0.1:" in line, line + proc.stderr.read()
+    port = int(line.split("127.0.0.1:")[1].split()[0])
+    client = ModbusTcpClient("127.0.0.1", port=port, timeout=2.0, retries=0)
+    try:
+        assert client.connect()
+        regs = client.read_input_registers(0, count=2, device_id=1).registers
+        assert client.convert_from_registers(regs, client.DATATYPE.FLOAT32) == pytest.approx(313.15, rel=2.0**-24)
+        reply = client.write_registers(5, client.convert_to_registers(2500, client.DATATYPE.UINT32), device_id=1)
+        assert not reply.isError()
+        regs = client.read_input_registers(10, count=4, device_id=1).registers
+        assert client.convert_from_registers(regs, client.DATATYPE.FLOAT64) == 2.5
+    finally:
+        client.close()
+    proc.terminate()  # SIGTERM: a clean stop with a summary
+    out, _ = proc.communicate(timeout=10)
+    assert proc.returncode == 0
+    assert "stopped: 3 requests, 1 steps" in out
+
+
+def test_serve_rejects_a_bad_factory_with_a_message(capsys):
+    assert main(["hil", "serve", "no_such_module_here:make", "--map", str(HERE / "tank_map.toml")]) == 2
+    assert "cannot import module 'no_such_module_here'" in capsys.readouterr().err
+
+
+def test_map_lists_points_and_reports_errors_with_the_file(tmp_path, capsys):
+    assert main(["hil", "map", str(REPO / "examples" / "bench" / "heat_pump_map.toml")]) == 0
+    out = capsys.readouterr().out
+    assert "supply_temperature_set" in out and "(trigger)" in out
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[points.x]\ntable = "holding"\naddress = 0\nvariable = "x"\ntype = "float24"\n')
+    assert main(["hil", "map", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "bad.toml" in err and "point 'x'" in err and "float24" in err
