@@ -221,6 +221,9 @@ class Master:
         self.components = [components[n] for n in self.names]
         self._index_variables()
         self._plan = self._communication_plan()
+        self._plan_components = [op for op in self._plan if isinstance(op, int)] + [
+            i for op in self._plan if isinstance(op, _Loop) for i in op.components
+        ]
         self._order = self._stepping_order()
         self.stats = RunStats()
         self._pending: dict[int, np.ndarray] = {}
@@ -754,19 +757,26 @@ class Master:
             self._gauss_seidel(t, h, n, stop)
         else:
             self._iterative(t, h)
+        self._check_finite(t + h, self._order)
         if algorithm != "iterative":
             self._resolve(t + h)
+            self._check_finite(t + h, self._plan_components)
         self._y_prev, self._h_prev = y_before, h
 
-    def _check_finite(self, t: float) -> None:
+    def _check_finite(self, t: float, order: Sequence[int]) -> None:
+        """Stop on NaN/inf, naming the first component in ``order`` that produced one."""
         if np.isfinite(self.y).all():
             return
-        j = int(np.flatnonzero(~np.isfinite(self.y))[0])
-        cname, vname = self.y_owner[j]
+        for i in list(order) + list(range(len(self.components))):
+            values = self.y[self.y_slices[i]]
+            bad = np.flatnonzero(~np.isfinite(values))
+            if bad.size:
+                break
+        cname, vname = self.y_owner[self.y_slices[i].start + int(bad[0])]
         raise NonFiniteValueError(
             cname,
-            f"output is {self.y[j]} after the step to t = {t:g} s; the run stops "
-            "here (results up to the previous step are on disk)",
+            f"output is {values[bad[0]]} after the step to t = {t:g} s; the run stops here "
+            "(results up to the previous step are on disk)",
             variable=vname,
             time=t,
         )
@@ -879,7 +889,8 @@ class Master:
         self.stats = RunStats()
         self._y_prev, self._h_prev = None, 0.0
         self._pending: dict[int, np.ndarray] = {}
-        status, error, t = "failed", None, s.start
+        status, error = "failed", None
+        self._time_reached = s.start
         n_ledger = len(self.ledger.names)
         row = np.empty(1 + len(self.record_idx) + 3 * n_ledger)
         wall = time.perf_counter()
@@ -891,11 +902,12 @@ class Master:
                     comp.setup(s.start, s.stop, params)
                 for i in range(len(self.components)):
                     self._read(i)
+                self._check_finite(s.start, range(len(self.components)))
                 self._resolve(s.start)
-                self._check_finite(s.start)
+                self._check_finite(s.start, self._plan_components)
                 self.ledger.start(self.y)
                 self._record(writer, row, s.start, n_ledger, initial=True)
-                t = self._loop(writer, row, n_ledger, show)
+                self._loop(writer, row, n_ledger, show)
                 status = "ok"
         except BaseException as exc:
             error = f"{type(exc).__name__}: {exc}"
@@ -904,7 +916,7 @@ class Master:
             self.stats.wall_time = time.perf_counter() - wall
             if show:
                 print(file=sys.stderr)
-            result = self._summary(results_path, summary_path, status, t, error)
+            result = self._summary(results_path, summary_path, status, self._time_reached, error)
         return result
 
     def _record(self, writer: ResultWriter, row: np.ndarray, t: float, n_ledger: int, initial: bool = False) -> None:
@@ -922,7 +934,7 @@ class Master:
                 row[3 + m :: 3] = sent - received
         writer.append(row)
 
-    def _loop(self, writer: ResultWriter, row: np.ndarray, n_ledger: int, show: bool) -> float:
+    def _loop(self, writer: ResultWriter, row: np.ndarray, n_ledger: int, show: bool) -> None:
         s = self.settings
         start, stop, h = s.start, s.stop, s.step
         t = start
@@ -940,13 +952,13 @@ class Master:
                     self._advance(t, taken, n, stop)
                 except _Discarded as exc:
                     raise exc.error from None
-            self._check_finite(t_next)
             t = t_next
             n += 1
             self.stats.steps += 1
             self.stats.smallest_step = min(self.stats.smallest_step, taken)
             self.stats.largest_step = max(self.stats.largest_step, taken)
             self._record(writer, row, t, n_ledger)
+            self._time_reached = t
             if show and (n & 63) == 0:
                 now = time.perf_counter()
                 if now - last_draw > 0.2:
@@ -954,7 +966,6 @@ class Master:
                     _draw_progress(t - start, stop - start)
         if show:
             _draw_progress(stop - start, stop - start)
-        return t
 
     def _summary(self, results_path: Path, summary_path: Path, status: str, t: float, error: str | None) -> RunResult:
         balance = bonds = None

@@ -141,6 +141,7 @@ class ComponentSpec:
     options: dict[str, Any] = field(default_factory=dict)
     base_dir: Path = field(default_factory=Path.cwd)
     line: int | None = None
+    parameter_lines: dict[str, int | None] = field(default_factory=dict)
 
 
 @dataclass
@@ -250,9 +251,11 @@ class _Source:
     def __init__(self, text: str):
         self.lines = text.splitlines()
 
-    def line_of(self, *needles: str) -> int | None:
+    def line_of(self, *needles: str, after: int | None = None) -> int | None:
         for needle in needles:
             for number, line in enumerate(self.lines, start=1):
+                if after is not None and number < after:
+                    continue
                 code = line.split("#", 1)[0] if "#" in line and '"' not in line else line
                 if needle in code:
                     return number
@@ -312,9 +315,7 @@ def _spec_from_data(
 
     for key in data:
         if key not in _SYSTEM_KEYS:
-            problem(
-                f"unknown section '{key}'{_hint(key, sorted(_SYSTEM_KEYS))}", source.line_of(f"[{key}", key)
-            )
+            problem(f"unknown section '{key}'{_hint(key, sorted(_SYSTEM_KEYS))}", source.line_of(f"[{key}", key))
     system = data.get("system", {})
     if isinstance(system, Mapping) and isinstance(system.get("name"), str):
         spec.name = system["name"]
@@ -368,9 +369,7 @@ def _parse_master(master: Any, settings: MasterSettings, source: _Source, proble
                 settings.loop_solver = value
         elif key == "extrapolation":
             if value not in (0, 1) or isinstance(value, bool):
-                problem(
-                    f"[master] extrapolation is the order of input extrapolation: 0 or 1, not {value!r}", line
-                )
+                problem(f"[master] extrapolation is the order of input extrapolation: 0 or 1, not {value!r}", line)
             else:
                 settings.extrapolation = int(value)
         elif key in ("adaptive", "energy_conserving"):
@@ -488,12 +487,13 @@ def _parse_components(components: Any, base_dir: Path, spec: SystemSpec, source:
             if not isinstance(pvalue, (int, float)) or not math.isfinite(pvalue):
                 problem(
                     f"parameter value {pvalue!r} is not a finite number",
-                    source.line_of(f"{pname} =") or line,
+                    source.line_of(f"{pname} =", after=line) or line,
                     component=name,
                     variable=pname,
                 )
                 continue
             comp.parameters[pname] = float(pvalue)
+            comp.parameter_lines[pname] = source.line_of(f"{pname} =", f"{pname}=", after=line) or line
         arguments = table.get("arguments", {})
         if isinstance(arguments, Mapping):
             comp.arguments = dict(arguments)
@@ -522,9 +522,7 @@ def _parse_connections(connections: Any, spec: SystemSpec, source: _Source, prob
             src, dst = _split_endpoint(entry.get("from")), _split_endpoint(entry.get("to"))
             for key in entry:
                 if key not in ("from", "to", "factor", "offset"):
-                    problem(
-                        f"connection '{text}': unknown key '{key}' (allowed: from, to, factor, offset)", line
-                    )
+                    problem(f"connection '{text}': unknown key '{key}' (allowed: from, to, factor, offset)", line)
             try:
                 factor = _finite(entry.get("factor", 1.0), "factor")
                 offset = _finite(entry.get("offset", 0.0), "offset")
@@ -567,9 +565,7 @@ def _parse_bonds(bonds: Any, spec: SystemSpec, source: _Source, problem) -> None
             power_input = entry.get("power_input")
             for key in entry:
                 if key not in ("sender", "receiver", "power_input"):
-                    problem(
-                        f"bond '{text}': unknown key '{key}' (allowed: sender, receiver, power_input)", line
-                    )
+                    problem(f"bond '{text}': unknown key '{key}' (allowed: sender, receiver, power_input)", line)
         else:
             problem(f'bond {entry!r} must be "a.port -> b.port" or a table {{sender, receiver}}', None)
             continue
@@ -622,16 +618,17 @@ def validate(spec: SystemSpec, components: Mapping[str, Component]) -> list[Prob
                 conn.source_component,
                 conn.source_variable,
             )
+        causality_ok = True
+        if src is not None and src.causality not in (Causality.OUTPUT, Causality.LOCAL):
+            causality_ok = False
         if dst is not None and dst.causality is not Causality.INPUT:
-            kind = "output-to-output" if dst.causality is Causality.OUTPUT else dst.causality.value
-            problem(
-                f"{role}: the target is {kind}, not an input ({kind} connection)"
-                if kind == "output-to-output"
-                else f"{role}: the target is a {kind}, not an input",
-                conn.line,
-                conn.target_component,
-                conn.target_variable,
+            causality_ok = False
+            what = (
+                "output-to-output connection: the target is an output, not an input"
+                if dst.causality is Causality.OUTPUT
+                else f"the target is a {dst.causality.value}, not an input"
             )
+            problem(f"{role}: {what}", conn.line, conn.target_component, conn.target_variable)
         key = (conn.target_component, conn.target_variable)
         if key in targets:
             problem(
@@ -641,33 +638,32 @@ def validate(spec: SystemSpec, components: Mapping[str, Component]) -> list[Prob
                 conn.target_variable,
             )
         targets[key] = conn
-        if src is not None and dst is not None:
+        if src is not None and dst is not None and causality_ok:
             try:
                 units.conversion(src.unit, dst.unit)
             except units.UnitError as exc:
-                problem(
-                    f"{role}: unit mismatch: {exc}", conn.line, conn.target_component, conn.target_variable
-                )
+                problem(f"{role}: unit mismatch: {exc}", conn.line, conn.target_component, conn.target_variable)
 
     for cname, cspec in spec.components.items():
         comp = components.get(cname)
         if comp is None:
             continue
         for pname, value in cspec.parameters.items():
+            pline = cspec.parameter_lines.get(pname, cspec.line)
             var = comp.variables.get(pname)
             if var is None:
                 problem(
                     f"no parameter called '{pname}'{_hint(pname, list(comp.variables))}",
-                    cspec.line,
+                    pline,
                     cname,
                     pname,
                 )
             elif var.causality not in (Causality.PARAMETER, Causality.INPUT):
-                problem(f"'{pname}' is {var.causality.value}, not a parameter", cspec.line, cname, pname)
+                problem(f"'{pname}' is {var.causality.value}, not a parameter", pline, cname, pname)
             elif not var.in_range(value):
                 problem(
                     f"parameter value {value:g} outside the allowed range {var.range_text()}",
-                    cspec.line,
+                    pline,
                     cname,
                     pname,
                 )
@@ -675,8 +671,7 @@ def validate(spec: SystemSpec, components: Mapping[str, Component]) -> list[Prob
             ratio = cspec.step / spec.settings.step
             if ratio < 1 or abs(ratio - round(ratio)) > 1e-9 * ratio:
                 problem(
-                    f"step {cspec.step:g} s must be a whole multiple of the macro step "
-                    f"{spec.settings.step:g} s",
+                    f"step {cspec.step:g} s must be a whole multiple of the macro step {spec.settings.step:g} s",
                     cspec.line,
                     cname,
                 )
@@ -689,14 +684,11 @@ def validate(spec: SystemSpec, components: Mapping[str, Component]) -> list[Prob
         ):
             comp = components.get(cname)
             if comp is None:
-                problem(
-                    f"{role}: no component called '{cname}'{_hint(cname, list(components))}", bond.line, cname
-                )
+                problem(f"{role}: no component called '{cname}'{_hint(cname, list(components))}", bond.line, cname)
             elif port not in getattr(comp, "energy_ports", {}):
                 ports = list(getattr(comp, "energy_ports", {}))
                 problem(
-                    f"{role}: no energy port called '{port}'{_hint(port, ports)}"
-                    f" (ports: {', '.join(ports) or 'none'})",
+                    f"{role}: no energy port called '{port}'{_hint(port, ports)} (ports: {', '.join(ports) or 'none'})",
                     bond.line,
                     cname,
                     port,
@@ -841,16 +833,8 @@ def check_system_file(path: str | os.PathLike[str], cache_dir: Path | None = Non
             spec.name,
             spec.file,
             spec.components,
-            [
-                c
-                for c in spec.connections
-                if c.source_component not in unbuilt and c.target_component not in unbuilt
-            ],
-            [
-                b
-                for b in spec.bonds
-                if b.sender_component not in unbuilt and b.receiver_component not in unbuilt
-            ],
+            [c for c in spec.connections if c.source_component not in unbuilt and c.target_component not in unbuilt],
+            [b for b in spec.bonds if b.sender_component not in unbuilt and b.receiver_component not in unbuilt],
             spec.settings,
             spec.outputs,
         )

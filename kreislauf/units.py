@@ -130,7 +130,8 @@ def _lookup(unit: str) -> tuple[str, float, float]:
     try:
         return UNITS[unit]
     except KeyError:
-        close = difflib.get_close_matches(unit, list(UNITS), n=3)
+        same_letters = [u for u in UNITS if u.lower() == unit.lower()]
+        close = same_letters + [u for u in difflib.get_close_matches(unit, list(UNITS), n=3) if u not in same_letters]
         hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
         raise UnitError(f"unknown unit '{unit}'{hint}") from None
 

@@ -213,12 +213,14 @@ class Conductance(_Base):
 class Gain(_Base):
     """y = k·u + c + r·t with direct feedthrough (t: the time reached)."""
 
-    def __init__(self, name: str, k: float = 1.0, c: float = 0.0, r: float = 0.0, can_rollback: bool = True):
+    def __init__(
+        self, name: str, k: float = 1.0, c: float = 0.0, r: float = 0.0, can_rollback: bool = True, unit: str = "1"
+    ):
         super().__init__(name, can_rollback)
         self.k, self.c, self.r = k, c, r
         self.variables = {
-            "u": _var("u", Causality.INPUT, "1"),
-            "y": _var("y", Causality.OUTPUT, "1"),
+            "u": _var("u", Causality.INPUT, unit),
+            "y": _var("y", Causality.OUTPUT, unit),
         }
         self.output_dependencies = {"y": ["u"]}
 

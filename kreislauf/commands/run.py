@@ -1,0 +1,84 @@
+"""``kreislauf run SYSTEM`` and ``kreislauf check FILE``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from kreislauf.system import DurationError, SystemFileError, parse_duration
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``run`` and ``check`` subcommands."""
+    run = subparsers.add_parser("run", help="run a system file and write results")
+    run.add_argument("system", type=Path, help="the TOML system file")
+    run.add_argument("--stop", help="stop time, e.g. 365d, 7d, 12h (default: the file's)")
+    run.add_argument("--step", help="macro step, e.g. 60s, 15min (default: the file's)")
+    run.add_argument("-o", "--output", type=Path, help="results folder (default: results/<system name>)")
+    run.add_argument("--csv", action="store_true", help="also write results.csv")
+    progress = run.add_mutually_exclusive_group()
+    progress.add_argument(
+        "--progress",
+        dest="progress",
+        action="store_true",
+        default=None,
+        help="draw a progress bar on stderr (default: only on a terminal)",
+    )
+    progress.add_argument("--no-progress", dest="progress", action="store_false")
+    run.set_defaults(handler=run_command)
+
+    check = subparsers.add_parser("check", help="report every problem in a system file")
+    check.add_argument("system", type=Path, help="the TOML system file")
+    check.set_defaults(handler=check_command)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Run a system; exit 0 on success, 1 when the run failed (results so far stay on disk)."""
+    from kreislauf.api import load
+    from kreislauf.cli import CommandError
+    from kreislauf.component import ComponentError
+    from kreislauf.master import CosimError
+
+    for option in ("stop", "step"):
+        value = getattr(args, option)
+        if value is not None:
+            try:
+                parse_duration(value, f"--{option}")
+            except DurationError as exc:
+                raise CommandError(str(exc)) from None
+    try:
+        system = load(args.system)
+    except SystemFileError as exc:
+        raise CommandError(str(exc)) from None
+    try:
+        result = system.run(stop=args.stop, step=args.step, out_dir=args.output, progress=args.progress)
+    except SystemFileError as exc:
+        raise CommandError(str(exc)) from None
+    except (ComponentError, CosimError) as exc:
+        out = args.output or Path("results") / system.name
+        print(f"kreislauf: run failed: {exc}", file=sys.stderr)
+        print(f"kreislauf: results up to the failure are in {out}", file=sys.stderr)
+        return 1
+    print(f"results: {result.results_path}")
+    print(f"summary: {result.summary_path}")
+    if args.csv:
+        print(f"csv:     {result.to_csv()}")
+    if result.balance is not None and result.bonds:
+        print(f"energy:  {result.balance.report()}")
+    print(f"steps:   {result.stats.steps} in {result.stats.wall_time:.3g} s")
+    return 0
+
+
+def check_command(args: argparse.Namespace) -> int:
+    """Print every problem of a system file; exit 1 when there is any."""
+    from kreislauf.api import check
+
+    problems = check(args.system)
+    for problem in problems:
+        print(problem)
+    if problems:
+        print(f"{len(problems)} problem(s) in {args.system}", file=sys.stderr)
+        return 1
+    print(f"{args.system}: no problems")
+    return 0
