@@ -72,8 +72,8 @@ def safe_extract(fmu: Path | str, destination: Path | str | None = None,
             total = 0
             for info in infos:
                 path = _check_name(fmu, info.filename)
-                mode = info.external_attr >> 16
-                if mode and (stat.S_ISLNK(mode) or not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))):
+                file_type = stat.S_IFMT(info.external_attr >> 16)
+                if file_type and file_type not in (stat.S_IFREG, stat.S_IFDIR):
                     raise FmuArchiveError(f"{fmu}: entry '{info.filename}' is a link or special file")
                 if info.file_size > limits.max_entry_size:
                     raise FmuArchiveError(

@@ -1,0 +1,178 @@
+"""Exported FMUs are standalone, valid for fmpy, and compute what the Python evaluator computes."""
+
+from __future__ import annotations
+
+import math
+import shutil
+import subprocess
+import zipfile
+
+import numpy as np
+import pytest
+from fmpy import simulate_fmu
+from fmpy.validation import validate_fmu
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from kreislauf.component import ComponentError, StepStatus
+from kreislauf.fmu import FmuComponent
+from kreislauf.fmu.build import PLATFORM_DIR
+from kreislauf.models import get_model
+from kreislauf.models.simulate import simulate
+
+DAY = 86400.0
+VERSIONS = [2, 3]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_fmpy_validation_finds_no_problem(hx_fmus, tank_fmus, version):
+    assert validate_fmu(str(hx_fmus[version])) == []
+    assert validate_fmu(str(tank_fmus[version])) == []
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_binary_needs_only_libc_and_libm(hx_fmus, tmp_path, version):
+    if shutil.which("readelf") is None:
+        pytest.skip("readelf (binutils) is not installed")
+    with zipfile.ZipFile(hx_fmus[version]) as z:
+        members = [n for n in z.namelist() if n.startswith(f"binaries/{PLATFORM_DIR[version]}/")]
+        assert len(members) == 1
+        library = tmp_path / "model.so"
+        library.write_bytes(z.read(members[0]))
+        names = set(z.namelist())
+    out = subprocess.run(["readelf", "-d", str(library)], capture_output=True, text=True, check=True).stdout
+    needed = {line.split("[")[1].split("]")[0] for line in out.splitlines() if "(NEEDED)" in line}
+    assert needed and needed <= {"libc.so.6", "libm.so.6"}, needed
+    # sources ship inside the FMU so that any importer can rebuild it
+    assert {"sources/kl_model.c", "sources/kl_runtime.c", "sources/kl_solver.c"} <= names
+    assert ("sources/buildDescription.xml" in names) == (version == 3)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_fmu_matches_python_evaluator_over_days_with_fouling_and_a_cleaning(hx_fmus, version):
+    """Four days at 15-min steps, Kern–Seaton fouling with tau = 1 d, one scheduled cleaning at 2.5 d."""
+    params = {"fouling_time_constant": DAY, "cleaning_interval": 2.5 * DAY, "solver_relative_tolerance": 1e-8}
+    outputs = ["fouling_resistance", "heat_flow", "wastewater_outlet_temperature", "loop_outlet_energy",
+               "cleaning_count"]
+    res = simulate_fmu(str(hx_fmus[version]), stop_time=4 * DAY, output_interval=900.0, start_values=params,
+                       output=outputs)
+    ref = simulate(get_model("fouling_heat_exchanger"), 4 * DAY, 900.0, rtol=1e-11,
+                   parameters={k: v for k, v in params.items() if not k.startswith("solver")})
+    np.testing.assert_allclose(res["time"], ref["time"])
+    rtol = 10 * 1e-8
+    for name in outputs:
+        scale = np.max(np.abs(ref[name])) or 1.0
+        np.testing.assert_allclose(res[name], ref[name], rtol=rtol, atol=rtol * scale, err_msg=name)
+    assert res["cleaning_count"][-1] == 1
+    after = res["time"] == 2.5 * DAY
+    assert res["fouling_resistance"][after][0] == 0.0
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_cleaning_request_input_edge_cleans_like_the_reference(hx_fmus, version):
+    step, n = 3600.0, 48
+    request = [1.0 if k in (20, 21) else 0.0 for k in range(n)]
+    comp = FmuComponent(hx_fmus[version], "hx")
+    try:
+        comp.setup(0.0, None, {"solver_relative_tolerance": 1e-9, "fouling_time_constant": DAY / 2})
+        rf = []
+        for k in range(n):
+            comp.set_inputs({"cleaning_request": request[k]})
+            assert comp.do_step(k * step, step).ok
+            rf.append(comp.get_outputs(["fouling_resistance"])[0])
+    finally:
+        comp.close()
+    ref = simulate(get_model("fouling_heat_exchanger"), n * step, step, rtol=1e-11,
+                   parameters={"fouling_time_constant": DAY / 2},
+                   inputs={"cleaning_request": lambda t: request[int(round(t / step))]})
+    np.testing.assert_allclose(rf, ref["fouling_resistance"][1:], rtol=1e-7, atol=1e-13)
+    assert ref["cleaning_count"][-1] == 1  # held high for two steps: one rising edge, one cleaning
+
+
+def test_two_instances_and_two_different_fmus_run_side_by_side(hx_fmus, tank_fmus):
+    comps = [FmuComponent(hx_fmus[2], "hx_a"), FmuComponent(hx_fmus[3], "hx_b"),
+             FmuComponent(tank_fmus[2], "tank_a"), FmuComponent(tank_fmus[3], "tank_b")]
+    try:
+        comps[0].setup(0.0, None, {"fouling_time_constant": DAY})
+        comps[1].setup(0.0, None, {"fouling_time_constant": 4 * DAY})
+        comps[2].setup(0.0, None, {"loss_conductance": 10.0})
+        comps[3].setup(0.0, None, {"loss_conductance": 40.0})
+        for k in range(24):
+            for c in comps:
+                assert c.do_step(k * 3600.0, 3600.0).ok
+        rf_a, rf_b = (c.get_outputs(["fouling_resistance"])[0] for c in comps[:2])
+        t_a, t_b = (c.get_outputs(["temperature"])[0] for c in comps[2:])
+    finally:
+        for c in comps:
+            c.close()
+    assert rf_a == pytest.approx(3e-4 * (1 - math.exp(-1.0)), rel=1e-6)
+    assert rf_b == pytest.approx(3e-4 * (1 - math.exp(-0.25)), rel=1e-6)
+    for t, ua in ((t_a, 10.0), (t_b, 40.0)):
+        expected = 293.15 + 40.0 * math.exp(-ua * DAY / 4.19e6)
+        assert t == pytest.approx(expected, rel=1e-6)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize(("name", "value"), [("wastewater_mass_flow", -5.0), ("loop_inlet_temperature", float("nan")),
+                                             ("wastewater_inlet_temperature", 1e4)])
+def test_input_out_of_range_or_nan_is_an_error_with_a_message(hx_fmus, version, name, value):
+    comp = FmuComponent(hx_fmus[version], "hx")
+    try:
+        comp.setup(0.0, None, {})
+        with pytest.raises(ComponentError, match=name) as info:
+            comp.set_inputs({name: value})
+        assert name in comp.last_error()
+        assert "outside" in str(info.value) or "nan" in str(info.value).lower()
+    finally:
+        comp.close()
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_state_save_and_restore_repeats_a_step_bit_for_bit(hx_fmus, version):
+    comp = FmuComponent(hx_fmus[version], "hx")
+    try:
+        comp.setup(0.0, None, {"fouling_time_constant": DAY})
+        comp.do_step(0.0, 3600.0)
+        saved = comp.save_state()
+        comp.do_step(3600.0, 7200.0)
+        first = comp.get_outputs(["fouling_resistance", "loop_outlet_energy"])
+        comp.restore_state(saved)
+        comp.do_step(3600.0, 7200.0)
+        again = comp.get_outputs(["fouling_resistance", "loop_outlet_energy"])
+    finally:
+        comp.close()
+    assert np.array_equal(first, again)
+
+
+@pytest.fixture(scope="module")
+def tank_component(tank_fmus):
+    comp = FmuComponent(tank_fmus[2], "tank")
+    comp.setup(0.0, None, {"solver_relative_tolerance": 1e-9})
+    yield comp
+    comp.close()
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.floats(-5e4, 5e4), st.floats(250.0, 330.0), st.floats(1.0, 7200.0)),
+                min_size=1, max_size=12))
+def test_stored_energy_change_equals_integrated_port_energy_through_the_fmu(tank_component, steps):
+    comp = tank_component
+    names = ["stored_energy", "heater_energy", "ambient_energy"]
+    state = comp.save_state()
+    try:
+        t = comp._time
+        before = comp.get_outputs(names)
+        throughput = 0.0
+        for heating, ambient, dt in steps:
+            comp.set_inputs({"heating": heating, "ambient_temperature": ambient})
+            outcome = comp.do_step(t, dt)
+            assert outcome.status is StepStatus.OK
+            t += dt
+            throughput += abs(heating) * dt
+        after = comp.get_outputs(names)
+    finally:
+        comp.restore_state(state)
+    d_stored = after[0] - before[0]
+    d_ports = (after[1] - before[1]) + (after[2] - before[2])
+    loss_scale = abs(after[2] - before[2])
+    assert abs(d_stored - d_ports) <= 10 * 1e-9 * (throughput + loss_scale + abs(d_stored)) + 1e-6
