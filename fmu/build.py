@@ -24,11 +24,11 @@ from importlib import resources
 from pathlib import Path
 
 import fmpy
+
+from kreislauf import __version__
 from kreislauf.fmu.codegen import generate
 from kreislauf.fmu.description import build_description, model_description
 from kreislauf.models import Model, get_model
-
-from kreislauf import __version__
 
 __all__ = [
     "BuildError",

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import math
 import uuid
-from functools import cache
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 
 import sympy as sp
-from kreislauf.models.declare import Declared, Model
 from sympy.printing.c import C99CodePrinter
+
+from kreislauf.models.declare import Declared, Model
 
 __all__ = ["GeneratedModel", "VariableLayout", "generate", "layout"]
 

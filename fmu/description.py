@@ -10,11 +10,10 @@ import math
 from collections.abc import Sequence
 from xml.etree import ElementTree as ET
 
+from kreislauf import __version__
 from kreislauf.fmu.codegen import GeneratedModel, VariableLayout
 from kreislauf.models.declare import Model
 from kreislauf.models.units import dimension
-
-from kreislauf import __version__
 
 __all__ = ["LOG_CATEGORIES", "SOURCE_FILES", "build_description", "model_description"]
 

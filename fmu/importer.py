@@ -29,7 +29,6 @@ from fmpy.fmi2 import (
     fmi2CallbackLoggerTYPE,
 )
 from fmpy.fmi3 import FMU3Slave
-from kreislauf.fmu.archive import ExtractionLimits, FmuArchiveError, safe_extract
 
 from kreislauf.component import (
     Causality,
@@ -42,6 +41,7 @@ from kreislauf.component import (
     Variable,
     VariableType,
 )
+from kreislauf.fmu.archive import ExtractionLimits, FmuArchiveError, safe_extract
 
 __all__ = ["FmuComponent", "FmuDescriptionError"]
 

@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 import sympy as sp
+
 from kreislauf.models.units import UnknownUnitError, dimension
 
 __all__ = [

@@ -47,8 +47,9 @@ R_f* = 3e-4 m²K/W, τ = 10 d.
 from __future__ import annotations
 
 import sympy as sp
-from kreislauf.models.declare import Model
 from sympy.codegen.cfunctions import expm1, log1p
+
+from kreislauf.models.declare import Model
 
 __all__ = ["COUNTERFLOW", "CROSSFLOW_UNMIXED", "PARALLEL_FLOW", "build", "effectiveness"]
 

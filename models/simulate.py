@@ -17,8 +17,9 @@ from typing import Any
 
 import numpy as np
 import sympy as sp
-from kreislauf.models.declare import Model, ModelInputError
 from scipy.integrate import solve_ivp
+
+from kreislauf.models.declare import Model, ModelInputError
 
 __all__ = ["simulate"]
 
