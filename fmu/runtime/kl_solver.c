@@ -219,7 +219,7 @@ int kl_solver_integrate(kl_instance *instance, const kl_solver_settings *setting
     double *v = instance->s.v;
     transformed_coefficients tc;
     double t = v[KL_VR_TIME];
-    double h;
+    double h, attempts = 0.0;
     int have_point = 0; /* f0, J and df/dt are valid for the current (t, x) */
     int i, j, k;
 
@@ -238,6 +238,14 @@ int kl_solver_integrate(kl_instance *instance, const kl_solver_settings *setting
         double h_requested, error_norm = 0.0, worst_ratio = 0.0, nonfinite_value = 0.0;
         int last = 0, truncated = 0, worst = -1, nonfinite_state = -1, singular;
 
+        if (++attempts > (double)KL_MAX_SOLVER_STEPS) {
+            put_states(v, w->x, t);
+            kl_log(instance, KL_ERROR, KL_LOG_STATUS_ERROR,
+                   "solver gave up at t = %.16g s after %.0f steps on the way to t = %.16g s (last step size "
+                   "%.6g s): the model is too stiff or too fast for the tolerances",
+                   t, (double)KL_MAX_SOLVER_STEPS, t_end, h);
+            return KL_ERROR;
+        }
         if (!have_point) {
             int bad = derivatives(instance, w->x, t, w->f0);
             if (bad >= 0) {

@@ -28,6 +28,12 @@
 
 #define KL_ROSENBROCK_STAGES 4
 
+/* Attempted steps allowed in one kl_solver_integrate call before it gives up with an error, so that a
+ * model whose step size collapses cannot hang the importer. Override with -DKL_MAX_SOLVER_STEPS=... */
+#ifndef KL_MAX_SOLVER_STEPS
+#define KL_MAX_SOLVER_STEPS 10000000.0
+#endif
+
 /* Solver state that must survive between steps (part of the FMU state). */
 typedef struct {
     double h_next;          /* step size to try next (s); 0 = not yet known, estimate it */

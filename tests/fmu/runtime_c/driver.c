@@ -9,6 +9,7 @@
  *   driver state2|state3      bit-identity of get/set/serialise/deserialise, corrupted states
  *   driver errors2|errors3    rejected writes and reads, one "case" line each
  *   driver nonfinite2         NaN derivative, infinite output, rollback with SetFMUstate
+ *   driver minstep2           step size driven below the minimum by a NaN beyond fault_time
  *   driver two2               two instances stepped alternately
  *   driver logging2           SetDebugLogging categories
  *   driver allocations2       FMI 2 memory callbacks balance
@@ -533,6 +534,28 @@ static int nonfinite2(void)
     return 0;
 }
 
+/* der(x2) is NaN after fault_time: trial points beyond it fail until the step size is below the minimum */
+static int minstep2(void)
+{
+    options o;
+    fmi2Component c;
+    fmi2Real last;
+    const fmi2ValueReference vr = VR_FAULT_TIME;
+    const fmi2Real fault_time = 0.55;
+    parse(0, NULL, &o);
+    c = fmi2Instantiate("minstep", fmi2CoSimulation, KL_INSTANTIATION_TOKEN, "", &callbacks, fmi2False, fmi2False);
+    fmi2SetupExperiment(c, fmi2False, 0.0, 0.0, fmi2False, 0.0);
+    fmi2EnterInitializationMode(c);
+    fmi2SetReal(c, &vr, 1, &fault_time);
+    fmi2ExitInitializationMode(c);
+    report("below_minimum_step", fmi2DoStep(c, 0.0, 1.0, fmi2True));
+    fmi2GetRealStatus(c, fmi2LastSuccessfulTime, &last);
+    printf("last_successful_time %.17g\n", last);
+    print_stats((kl_instance *)c);
+    fmi2FreeInstance(c);
+    return 0;
+}
+
 /* ---- independence of instances ------------------------------------------------------------------- */
 
 static int two2(void)
@@ -621,6 +644,7 @@ int main(int argc, char **argv)
     if (strcmp(argv[1], "errors3") == 0) return errors3();
     if (strcmp(argv[1], "nonfinite2") == 0) return nonfinite2();
     if (strcmp(argv[1], "two2") == 0) return two2();
+    if (strcmp(argv[1], "minstep2") == 0) return minstep2();
     if (strcmp(argv[1], "logging2") == 0) return logging2();
     fprintf(stderr, "unknown scenario %s\n", argv[1]);
     return 2;

@@ -6,7 +6,7 @@
  * stiff; for constant s it has the closed-form solution used by the tests.
  * Events: every timer_period seconds (a time event) clock is reset to 0 and timer_resets counts up;
  * a rising edge of the input reset_request (an input event) resets quadrature to 0 and counts
- * quadrature_resets. Test hooks: fault = true makes der(x2) NaN; x2_exp = exp(output_gain * x2)
+ * quadrature_resets. Test hooks: fault = true makes der(x2) NaN, and so does t > fault_time; x2_exp = exp(output_gain * x2)
  * overflows to +inf for large output_gain.
  */
 #ifndef KL_CONFIG_H
@@ -15,7 +15,7 @@
 #define KL_MODEL_IDENTIFIER stiff_pair
 #define KL_MODEL_NAME "stiff_pair"
 #define KL_INSTANTIATION_TOKEN "{8c1d2f0e-5b7a-4c3e-9f21-stiffpair0001}"
-#define KL_N_VARIABLES 23
+#define KL_N_VARIABLES 24
 #define KL_N_STATES 4
 #define KL_VR_RELATIVE_TOLERANCE 1
 #define KL_VR_ABSOLUTE_TOLERANCE 2
@@ -40,5 +40,6 @@
 #define VR_X2_EXP 20
 #define VR_EFFICIENCY 21
 #define VR_TIME_CONSTANT_1 22
+#define VR_FAULT_TIME 23
 
 #endif

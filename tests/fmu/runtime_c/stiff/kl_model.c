@@ -27,6 +27,7 @@ const kl_variable_info kl_variables[KL_N_VARIABLES] = {
     {"x2_exp", "", KL_REAL, KL_OUTPUT, 1.0, 0.0, INFINITY},
     {"efficiency", "%", KL_REAL, KL_PARAMETER, 100.0, 0.0, 100.0},
     {"time_constant_1", "s", KL_REAL, KL_CALCULATED_PARAMETER, 1e-4, 0.0, INFINITY},
+    {"fault_time", "s", KL_REAL, KL_PARAMETER, 1e300, 0.0, INFINITY},
 };
 
 const int kl_state_vr[KL_N_STATES] = {VR_X1, VR_X2, VR_QUADRATURE, VR_CLOCK};
@@ -56,7 +57,7 @@ void kl_derivatives(const double *v, double *dx)
 {
     const double source = v[VR_U] * v[VR_STAGE] * v[VR_EFFICIENCY] / 100.0;
     dx[0] = -v[VR_K1] * v[VR_X1] + source;
-    dx[1] = v[VR_FAULT] != 0.0 ? NAN : -v[VR_K2] * (v[VR_X2] - v[VR_X1]);
+    dx[1] = v[VR_FAULT] != 0.0 || v[KL_VR_TIME] > v[VR_FAULT_TIME] ? NAN : -v[VR_K2] * (v[VR_X2] - v[VR_X1]);
     dx[2] = v[VR_X2];
     dx[3] = 1.0;
 }
