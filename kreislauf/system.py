@@ -759,7 +759,7 @@ def make_component(spec: ComponentSpec, cache_dir: Path | None = None) -> Compon
 
         out_dir = cache_dir or default_cache_dir()
         out_dir.mkdir(parents=True, exist_ok=True)
-        path = build_fmu(spec.source, out_dir, fmi_version=spec.fmi_version)
+        path = build_fmu(spec.source, out_dir, fmi_version=int(float(spec.fmi_version)))
         return FmuComponent(path, name=spec.name)
     if spec.kind == "python":
         module_part, _, attr = spec.source.rpartition(":")
