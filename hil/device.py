@@ -541,6 +541,8 @@ class ModbusDevice:
                 )
             self._confirmed_time = device_time
         remaining = target - self._confirmed_time
+        if abs(remaining - dt) <= tolerance:
+            remaining = dt  # the usual case; avoids round-off below the trigger's minimum
         self._write(t, remaining if remaining > tolerance else None)
         self._read(t, target)
         self._confirmed_time = target
