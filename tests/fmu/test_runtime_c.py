@@ -340,6 +340,18 @@ def test_non_finite_derivative_and_output_are_errors_naming_the_variable(build):
     assert cases["rollback_again"][0] == "0" and cases["step_after_rollback"][0] == "0"
 
 
+def test_reset_repeats_the_first_run_and_stop_time_is_enforced(build):
+    lines = _drive(build, "reset2")
+    rows = {line.split()[0]: line.split()[1:] for line in lines if line.startswith(("first", "second"))}
+    assert rows["first"] == rows["second"]
+    cases = _cases(lines)
+    assert [cases[name][0] for name in ("terminate", "reset", "setup_with_stop_time")] == ["0", "0", "0"]
+    assert cases["step_after_terminate"] == ("3", "DoStep is not allowed in terminated mode")
+    assert cases["beyond_stop_time"][0] == "3"
+    assert "would pass the experiment stop time 1.45 s" in cases["beyond_stop_time"][1]
+    assert "outstanding 0" in lines
+
+
 # ---- instances, logging -------------------------------------------------------------------------------------
 
 
@@ -369,7 +381,7 @@ def test_debug_logging_respects_switch_and_categories(build):
 
 
 @pytest.mark.parametrize("scenario", ["run2", "run3", "state2", "state3", "errors2", "errors3", "nonfinite2",
-                                      "minstep2", "two2", "logging2"])
+                                      "minstep2", "reset2", "two2", "logging2"])
 def test_runtime_is_clean_under_address_and_undefined_behaviour_sanitizers(build, scenario):
     if "driver_sanitized" not in build:
         build["driver_sanitized"] = _driver(build["root"] / "driver_sanitized", "-O1", "-g",

@@ -10,6 +10,7 @@
  *   driver errors2|errors3    rejected writes and reads, one "case" line each
  *   driver nonfinite2         NaN derivative, infinite output, rollback with SetFMUstate
  *   driver minstep2           step size driven below the minimum by a NaN beyond fault_time
+ *   driver reset2             Terminate, Reset, a second run, the experiment stop time
  *   driver two2               two instances stepped alternately
  *   driver logging2           SetDebugLogging categories
  *   driver allocations2       FMI 2 memory callbacks balance
@@ -556,6 +557,36 @@ static int minstep2(void)
     return 0;
 }
 
+/* Reset returns to the start values: a second run after Reset repeats the first bit for bit. */
+static int reset2(void)
+{
+    options o;
+    fmi2Component c;
+    double t = 0.0;
+    parse(0, NULL, &o);
+    c = start2("reset", &o);
+    advance2(c, &t, 1.4, 0.1);
+    print_all("first", (kl_instance *)c);
+    report("terminate", fmi2Terminate(c));
+    report("step_after_terminate", fmi2DoStep(c, t, 0.1, fmi2True));
+    report("reset", fmi2Reset(c));
+    report("setup_with_stop_time", fmi2SetupExperiment(c, fmi2False, 0.0, 0.0, fmi2True, 1.45));
+    {
+        const fmi2ValueReference vr[4] = {VR_K1, KL_VR_RELATIVE_TOLERANCE, VR_TIMER_PERIOD, VR_U};
+        const fmi2Real values[4] = {o.k1, o.rtol, o.period, o.u};
+        fmi2EnterInitializationMode(c);
+        fmi2SetReal(c, vr, 4, values);
+        fmi2ExitInitializationMode(c);
+    }
+    t = 0.0;
+    advance2(c, &t, 1.4, 0.1);
+    print_all("second", (kl_instance *)c);
+    report("beyond_stop_time", fmi2DoStep(c, t, 0.1, fmi2True));
+    fmi2FreeInstance(c);
+    printf("outstanding %ld\n", outstanding_allocations);
+    return 0;
+}
+
 /* ---- independence of instances ------------------------------------------------------------------- */
 
 static int two2(void)
@@ -644,6 +675,7 @@ int main(int argc, char **argv)
     if (strcmp(argv[1], "errors3") == 0) return errors3();
     if (strcmp(argv[1], "nonfinite2") == 0) return nonfinite2();
     if (strcmp(argv[1], "two2") == 0) return two2();
+    if (strcmp(argv[1], "reset2") == 0) return reset2();
     if (strcmp(argv[1], "minstep2") == 0) return minstep2();
     if (strcmp(argv[1], "logging2") == 0) return logging2();
     fprintf(stderr, "unknown scenario %s\n", argv[1]);
