@@ -195,10 +195,12 @@ def test_solver_max_step_bounds_the_step_size(build):
     assert _stats(lines)["accepted"] >= 10 / 0.05
 
 
-def test_experiment_tolerance_replaces_the_relative_tolerance_parameter(build):
-    loose = _stats(_drive(build, "run2", "k1=50", "rtol=1e-3", "T=10", "h=10", "period=1e9"))
-    tight = _stats(_drive(build, "run2", "k1=50", "rtol=1e-8", "T=10", "h=10", "period=1e9"))
-    overridden = _stats(_drive(build, "run2", "k1=50", "rtol=1e-8", "T=10", "h=10", "period=1e9", "exp_tol=1e-3"))
+@pytest.mark.parametrize("api", ["run2", "run3"])
+def test_experiment_tolerance_replaces_the_relative_tolerance_parameter(build, api):
+    common = ("k1=50", "T=10", "h=10", "period=1e9")
+    loose = _stats(_drive(build, api, *common, "rtol=1e-3"))
+    tight = _stats(_drive(build, api, *common, "rtol=1e-8"))
+    overridden = _stats(_drive(build, api, *common, "rtol=1e-8", "exp_tol=1e-3"))
     assert tight["accepted"] > 2 * loose["accepted"]
     assert overridden == loose
 
@@ -276,6 +278,7 @@ def test_fmi2_rejected_writes_name_variable_value_range_and_unit(build):
         "inf": "input 'u' = inf is not finite",
         "percent_unit": "parameter 'efficiency' = 150 is outside [0, 100] %",
         "integer_above_max": "input 'stage' = 5 is outside [0, 3]",
+        "integer_fraction": "Integer input 'stage' = 1.5 is not an integer",
         "real_to_integer": "input 'stage' (vr 10) is Integer (Int32), not Real",
         "boolean_two": "'reset_request' = 2 is neither false (0) nor true (1)",
         "output_write": "cannot set output 'x1' (vr 14)",
