@@ -163,7 +163,8 @@ class ModbusDevice:
     derived from the map (writable points are inputs, the others outputs). With ``fallback`` (a
     Component with the same variables) and ``policy="fallback"``, the fallback is stepped with the
     same inputs in the shadow and takes over when the device fails. ``hold_time`` (simulated s)
-    bounds the ``hold`` policy. ``clock`` is the wall clock (for the rate limit, heartbeat and fault
+    bounds the ``hold`` policy. When several read-only points carry one variable, its value comes
+    from the first of them in the map. ``clock`` is the wall clock (for the rate limit, heartbeat and fault
     time stamps).
     """
 

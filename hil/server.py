@@ -122,7 +122,10 @@ class DeviceServer:
     ``setup(start, None, parameters)`` in :meth:`start` and ``close()`` in :meth:`stop`.
 
     Use as a context manager, or :meth:`start` / :meth:`stop`; the network runs in a thread of its
-    own. ``port=0`` picks a free port, see :attr:`port`.
+    own. ``port=0`` picks a free port, see :attr:`port`. In free mode a map with a heartbeat
+    ``timeout`` arms a watchdog: without a heartbeat write for that long, the writable points get
+    their safe values. A free-running server that falls behind by more than a period re-bases its
+    schedule instead of catching up.
     """
 
     def __init__(
@@ -205,6 +208,7 @@ class DeviceServer:
         if self._startup_error is not None:
             self._thread.join(timeout)
             self._thread = None
+            self.component.close()
             raise self._startup_error
         return self
 
@@ -279,7 +283,7 @@ class DeviceServer:
             image[point.address + offset] = word
 
     def value(self, point_name: str) -> float:
-        """The engineering value of a point in the register image now."""
+        """The engineering value of a point in the register image now (for monitoring and tests)."""
         point = self.register_map.point(point_name)
         return self._load(point)
 

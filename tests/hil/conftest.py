@@ -22,6 +22,7 @@ if str(HERE) not in sys.path:
 
 from faultproxy import FaultProxy  # noqa: E402
 from hil_tank_double import HeatedTank  # noqa: E402
+
 from kreislauf.hil.registermap import RegisterMap, load_register_map, register_map_from_dict  # noqa: E402
 from kreislauf.hil.server import DeviceServer  # noqa: E402
 

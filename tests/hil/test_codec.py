@@ -7,6 +7,7 @@ import math
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
+
 from kreislauf.hil.codec import Codec, CodecError, DataType, WordOrder, decode_raw, encode_raw, register_count
 
 # IEEE 754 / two's complement bit patterns, written out by hand (not produced by the code under test).

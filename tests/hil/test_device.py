@@ -9,12 +9,12 @@ import pytest
 from hil_tank_double import HeatedTank
 from hypothesis import given
 from hypothesis import strategies as st
+
+from kreislauf.component import Component, ComponentError
 from kreislauf.hil.codec import Codec, DataType
 from kreislauf.hil.device import FaultKind, ModbusDevice, plan_spans
 from kreislauf.hil.registermap import Point, Table
 from kreislauf.hil.server import DeviceServer
-
-from kreislauf.component import Component, ComponentError
 
 OUTPUTS = ["tank_temperature", "stored_energy_change", "heat_loss", "heater_energy", "pump_running"]
 

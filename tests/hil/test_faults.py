@@ -10,10 +10,10 @@ import time
 
 import pytest
 from hil_tank_double import HeatedTank
-from kreislauf.hil.device import FaultKind, ModbusDevice
-from kreislauf.hil.server import DeviceServer
 
 from kreislauf.component import StepStatus
+from kreislauf.hil.device import FaultKind, ModbusDevice
+from kreislauf.hil.server import DeviceServer
 
 DT = 1.0
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from hil_tank_double import tank_variables
+
 from kreislauf.hil.codec import DataType, WordOrder
 from kreislauf.hil.registermap import RegisterMapError, Table, load_register_map, register_map_from_dict
 
@@ -141,3 +142,11 @@ def test_unreadable_file_and_bad_toml_name_the_file(tmp_path):
     bad.write_text("[device\nname = 1\n")
     with pytest.raises(RegisterMapError, match=r"bad\.toml.*not valid TOML"):
         load_register_map(bad)
+
+
+def test_the_format_page_documents_every_field():
+    from kreislauf.hil.registermap import DEVICE_FIELDS, POINT_FIELDS
+
+    page = (REPO / "docs" / "hil-register-maps.md").read_text()
+    for name in [*DEVICE_FIELDS, *POINT_FIELDS]:
+        assert f"`{name}`" in page, name

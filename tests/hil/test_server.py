@@ -11,12 +11,12 @@ import pytest
 from hil_tank_double import UA, HeatedTank
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from kreislauf.hil.codec import CodecError
-from kreislauf.hil.registermap import Table
-from kreislauf.hil.server import DeviceServer, ExceptionCode, WriteGuard
 from pymodbus.client import ModbusTcpClient
 
 from kreislauf.component import ComponentError, StepOutcome
+from kreislauf.hil.codec import CodecError
+from kreislauf.hil.registermap import Table
+from kreislauf.hil.server import DeviceServer, ExceptionCode, WriteGuard
 
 F32 = ModbusTcpClient.DATATYPE.FLOAT32
 F64 = ModbusTcpClient.DATATYPE.FLOAT64
@@ -344,3 +344,10 @@ def test_write_guard_never_lets_a_bad_write_through(tank_map):
         assert allowed == oracle_allows(tank_map, table, address, words)
 
     check()
+
+
+def test_a_port_in_use_is_reported_at_start(served_tank, tank_map):
+    second = DeviceServer(HeatedTank(), tank_map, port=served_tank.port)
+    with pytest.raises(OSError):
+        second.start()
+    assert not second.running
