@@ -103,9 +103,7 @@ def raw_range(data_type: DataType) -> tuple[float, float]:
     return (float(lo), float(hi))
 
 
-def encode_raw(
-    raw: int | float, data_type: DataType, word_order: WordOrder = WordOrder.BIG
-) -> tuple[int, ...]:
+def encode_raw(raw: int | float, data_type: DataType, word_order: WordOrder = WordOrder.BIG) -> tuple[int, ...]:
     """The registers carrying the raw wire number ``raw``.
 
     Integer types need an integer ``raw`` within the type's range; bool needs 0 or 1; float32 needs
@@ -130,9 +128,7 @@ def encode_raw(
     return tuple(words)
 
 
-def decode_raw(
-    registers: Sequence[int], data_type: DataType, word_order: WordOrder = WordOrder.BIG
-) -> int | float:
+def decode_raw(registers: Sequence[int], data_type: DataType, word_order: WordOrder = WordOrder.BIG) -> int | float:
     """The raw wire number carried by ``registers`` (inverse of :func:`encode_raw`).
 
     Bool decodes any non-zero register as 1. Raises :class:`CodecError` when the number of

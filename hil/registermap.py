@@ -244,9 +244,7 @@ def _hint(name: str, names: Iterable[str]) -> str:
     return f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
 
 
-def _check_fields(
-    source: str, table: Mapping[str, Any], schema: Mapping, point: str | None, what: str
-) -> None:
+def _check_fields(source: str, table: Mapping[str, Any], schema: Mapping, point: str | None, what: str) -> None:
     for key, value in table.items():
         if key not in schema:
             raise RegisterMapError(
@@ -302,9 +300,7 @@ def _device(source: str, data: Mapping[str, Any]) -> DeviceSettings:
         unit_id=unit_id,
         word_order=_choice(source, WordOrder, data.get("word_order", "big"), "[device] word_order", None),
         timeout=_positive(source, "[device] timeout", data.get("timeout", 0.2)),
-        reconnect_delay_max=_positive(
-            source, "[device] reconnect_delay_max", data.get("reconnect_delay_max", 1.0)
-        ),
+        reconnect_delay_max=_positive(source, "[device] reconnect_delay_max", data.get("reconnect_delay_max", 1.0)),
         min_interval=min_interval,
         max_read_registers=max_read,
         max_write_registers=max_write,
@@ -312,9 +308,7 @@ def _device(source: str, data: Mapping[str, Any]) -> DeviceSettings:
         time=data.get("time"),
         heartbeat=heartbeat.get("point"),
         heartbeat_interval=_positive(source, "[device.heartbeat] interval", heartbeat.get("interval", 1.0)),
-        heartbeat_timeout=None
-        if hb_timeout is None
-        else _positive(source, "[device.heartbeat] timeout", hb_timeout),
+        heartbeat_timeout=None if hb_timeout is None else _positive(source, "[device.heartbeat] timeout", hb_timeout),
     )
 
 
@@ -326,14 +320,10 @@ def _point(source: str, name: str, data: Mapping[str, Any], device: DeviceSettin
         if required not in data:
             raise RegisterMapError(source, f"field '{required}' is required", name)
     table = _choice(source, Table, data["table"], "table", name)
-    data_type = _choice(
-        source, DataType, data.get("type", "bool" if table.is_bit else "float32"), "type", name
-    )
+    data_type = _choice(source, DataType, data.get("type", "bool" if table.is_bit else "float32"), "type", name)
     if table.is_bit and data_type is not DataType.BOOL:
         raise RegisterMapError(source, f"table '{table.value}' holds single bits: type must be bool", name)
-    word_order = _choice(
-        source, WordOrder, data.get("word_order", device.word_order.value), "word_order", name
-    )
+    word_order = _choice(source, WordOrder, data.get("word_order", device.word_order.value), "word_order", name)
     try:
         codec = Codec(
             data_type=data_type,
@@ -348,8 +338,7 @@ def _point(source: str, name: str, data: Mapping[str, Any], device: DeviceSettin
     if "count" in data and data["count"] != count:
         raise RegisterMapError(
             source,
-            f"count {data['count']} is wrong for type {data_type.value} in table '{table.value}': "
-            f"it occupies {count}",
+            f"count {data['count']} is wrong for type {data_type.value} in table '{table.value}': it occupies {count}",
             name,
         )
     address = data["address"]
@@ -361,9 +350,7 @@ def _point(source: str, name: str, data: Mapping[str, Any], device: DeviceSettin
     if access not in ("r", "rw"):
         raise RegisterMapError(source, f"access '{access}' is not one of r | rw", name)
     if access == "rw" and not table.is_writable:
-        raise RegisterMapError(
-            source, f"table '{table.value}' is read-only on the wire: access must be r", name
-        )
+        raise RegisterMapError(source, f"table '{table.value}' is read-only on the wire: access must be r", name)
     if data_type is DataType.BOOL and (codec.scale != 1.0 or codec.offset != 0.0):
         raise RegisterMapError(source, "bool points take no scale or offset", name)
     minimum, maximum = data.get("min"), data.get("max")
@@ -397,9 +384,7 @@ def _point(source: str, name: str, data: Mapping[str, Any], device: DeviceSettin
         if access != "rw":
             raise RegisterMapError(source, 'safe_value needs access = "rw"', name)
         if not (minimum <= safe_value <= maximum):
-            raise RegisterMapError(
-                source, f"safe_value {safe_value:g} is outside [{minimum:g}, {maximum:g}]", name
-            )
+            raise RegisterMapError(source, f"safe_value {safe_value:g} is outside [{minimum:g}, {maximum:g}]", name)
         try:
             codec.encode(safe_value)
         except CodecError as exc:
@@ -482,9 +467,7 @@ def register_map_from_dict(data: Mapping[str, Any], source: str = "<dict>") -> R
     """Validate a parsed register map (the TOML document as a dict) and build a :class:`RegisterMap`."""
     unknown = set(data) - {"device", "points"}
     if unknown:
-        raise RegisterMapError(
-            source, f"unknown top-level table(s) {sorted(unknown)}; allowed: device, points"
-        )
+        raise RegisterMapError(source, f"unknown top-level table(s) {sorted(unknown)}; allowed: device, points")
     device_data = data.get("device", {})
     if not isinstance(device_data, Mapping):
         raise RegisterMapError(source, "[device] must be a table")
