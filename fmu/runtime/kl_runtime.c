@@ -520,6 +520,9 @@ kl_status kl_do_step(kl_instance *instance, double current_time, double step_siz
         event_in_step = te <= t_end + eps_end;
         /* an event within round-off of the step end is handled at the step end */
         target = event_in_step && te < t_end - eps_end ? te : t_end;
+        if (target < s->v[KL_VR_TIME]) {
+            target = s->v[KL_VR_TIME]; /* an event within round-off before now: handle it now */
+        }
         if (kl_solver_integrate(instance, &settings, target) != KL_OK) {
             return step_failed(instance);
         }
