@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from kreislauf import units
-from kreislauf.component import Component, ComponentError, StepStatus
+from kreislauf.component import Component, ComponentError, StepOutcome, StepStatus
 from kreislauf.ledger import BondEntry, Ledger, SystemBalance
 from kreislauf.results import ResultWriter, read_results, to_csv, version_metadata
 from kreislauf.system import Problem, SystemFileError, SystemSpec, _select_outputs, validate
@@ -326,9 +326,20 @@ class Master:
         self.u_factor = np.asarray(factor, dtype=float)
         self.u_offset = np.asarray(offset, dtype=float)
         self.u_identity = bool(np.all(self.u_factor == 1.0) and np.all(self.u_offset == 0.0))
-        self.u_lo = np.asarray(lo, dtype=float)
-        self.u_hi = np.asarray(hi, dtype=float)
-        self.u_bounded = bool(np.any(np.isfinite(self.u_lo)) or np.any(np.isfinite(self.u_hi)))
+        self._bounds = [
+            [
+                (k - sl.start, lo[k], hi[k])
+                for k in range(sl.start, sl.stop)
+                if math.isfinite(lo[k]) or math.isfinite(hi[k])
+            ]
+            for sl in self.u_slices
+        ]
+        self._src = [self.u_src[sl] for sl in self.u_slices]
+        self._factor = [self.u_factor[sl] for sl in self.u_slices]
+        self._offset = [self.u_offset[sl] for sl in self.u_slices]
+        self._identity = [
+            bool(np.all(f == 1.0) and np.all(o == 0.0)) for f, o in zip(self._factor, self._offset, strict=True)
+        ]
         self.u_k = np.ones(len(self.u_owner))  # rate multiple of each input's component
         self.rate = [1] * n
         for i, name in enumerate(self.names):
@@ -336,6 +347,17 @@ class Master:
             if step is not None:
                 self.rate[i] = int(round(step / self.settings.step))
             self.u_k[self.u_slices[i]] = self.rate[i]
+        self._multirate = any(k > 1 for k in self.rate)
+        self._stepping = [
+            (
+                i,
+                comp,
+                self.u_slices[i] if self.u_slices[i].stop > self.u_slices[i].start else None,
+                self.out_names[i],
+                self.y_slices[i],
+            )
+            for i, comp in enumerate(self.components)
+        ]
         self.record_idx = np.asarray([y_index[(pos[c], v)] for c, v in self.recorded], dtype=np.intp)
         self._index_bonds(pos, y_index)
 
@@ -491,24 +513,16 @@ class Master:
             u = u * self.u_factor + self.u_offset
         return u
 
-    def _check_inputs(self, u: np.ndarray, t: float, positions: slice | np.ndarray | None = None) -> None:
-        if not self.u_bounded:
-            return
-        lo, hi = (self.u_lo, self.u_hi) if positions is None else (self.u_lo[positions], self.u_hi[positions])
-        values = u if positions is None else u[positions]
-        bad = np.flatnonzero((values < lo) | (values > hi))
-        if bad.size:
-            k = int(bad[0]) if positions is None else int(np.arange(len(self.u_owner))[positions][bad[0]])
-            i, name = self.u_owner[k]
-            var = self.components[i].variables[name]
-            raise InputRangeError(
-                self.names[i],
-                f"input value {u[k] if positions is None else values[bad[0]]:g} outside the "
-                f"allowed range {var.range_text()} (from connection "
-                f"'{self._connection_text(i, name)}')",
-                variable=name,
-                time=t,
-            )
+    def _range_error(self, i: int, k: int, value: float, t: float) -> InputRangeError:
+        name = self.in_names[i][k]
+        var = self.components[i].variables[name]
+        return InputRangeError(
+            self.names[i],
+            f"input value {value:g} outside the allowed range {var.range_text()} "
+            f"(from connection '{self._connection_text(i, name)}')",
+            variable=name,
+            time=t,
+        )
 
     def _connection_text(self, i: int, name: str) -> str:
         for conn in self.spec.connections:
@@ -516,16 +530,23 @@ class Master:
                 return conn.text
         return "?"
 
-    def _set(self, i: int, values: list[float]) -> None:
-        self.components[i].set_inputs(dict(zip(self.in_names[i], values, strict=True)))
+    def _set(self, i: int, values: list[float], t: float) -> None:
+        """Set component ``i``'s connected inputs, each checked against its declared range."""
+        for k, lo, hi in self._bounds[i]:
+            value = values[k]
+            if not lo <= value <= hi:
+                raise self._range_error(i, k, value, t)
+        self.components[i].set_inputs(dict(zip(self.in_names[i], values, strict=False)))
 
     def _read(self, i: int) -> None:
         self.y[self.y_slices[i]] = self.components[i].get_outputs(self.out_names[i])
 
     def _step(self, i: int, t: float, dt: float) -> None:
         outcome = self.components[i].do_step(t, dt)
-        if outcome.status is StepStatus.OK:
-            return
+        if outcome.status is not StepStatus.OK:
+            self._step_failed(i, outcome, t, dt)
+
+    def _step_failed(self, i: int, outcome: StepOutcome, t: float, dt: float) -> None:
         name = self.names[i]
         if outcome.status is StepStatus.DISCARD:
             error = StepError(
@@ -538,11 +559,12 @@ class Master:
         raise StepError(name, f"step from t = {t:g} s over {dt:g} s failed: {outcome.message}", time=t)
 
     def _refresh(self, i: int, t: float) -> None:
-        sl = self.u_slices[i]
-        if sl.stop > sl.start:
-            u = self._coupled(self.y)
-            self._check_inputs(u, t, sl)
-            self._set(i, u[sl].tolist())
+        src = self._src[i]
+        if len(src):
+            values = self.y[src]
+            if not self._identity[i]:
+                values = values * self._factor[i] + self._offset[i]
+            self._set(i, values.tolist(), t)
         if i in self._pending:
             self._pending[i] = self.components[i].get_outputs(self.out_names[i])
         else:
@@ -560,9 +582,7 @@ class Master:
         u = self._coupled(self.y)
         u[loop.inputs] = x
         for i in loop.components:
-            sl = self.u_slices[i]
-            self._check_inputs(u, t, sl)
-            self._set(i, u[sl].tolist())
+            self._set(i, u[self.u_slices[i]].tolist(), t)
         for i in loop.components:
             self._read(i)
         self.stats.loop_iterations += 1
@@ -668,8 +688,17 @@ class Master:
     def _jacobi(self, t: float, h: float, n: int, stop: float) -> None:
         u = self._extrapolated(self._coupled(self.y), h)
         self._apply_conserving(u, h)
-        self._check_inputs(u, t)
         values = u.tolist()
+        if not self._multirate:
+            y = self.y
+            for i, comp, sl, names, y_sl in self._stepping:
+                if sl is not None:
+                    self._set(i, values[sl], t)
+                outcome = comp.do_step(t, h)
+                if outcome.status is not StepStatus.OK:
+                    self._step_failed(i, outcome, t, h)
+                y[y_sl] = comp.get_outputs(names)
+            return
         for i in range(len(self.components)):
             dt = self._dt(i, n, t, h, stop)
             if dt <= 0:
@@ -677,7 +706,7 @@ class Master:
                 continue
             sl = self.u_slices[i]
             if sl.stop > sl.start:
-                self._set(i, values[sl])
+                self._set(i, values[sl], t)
             self._step(i, t, dt)
             self._read_stepped(i, n, t, h, stop)
 
@@ -698,8 +727,7 @@ class Master:
                     ext = self._extrapolated(self._coupled(y_start), h)
                     u[sl] = np.where(stale, ext[sl], u[sl])
                 self._apply_conserving(u, h, only=i)
-                self._check_inputs(u, t, sl)
-                self._set(i, u[sl].tolist())
+                self._set(i, u[sl].tolist(), t)
             self._step(i, t, dt)
             self._read_stepped(i, n, t, h, stop)
             stepped[self.y_slices[i]] = True
@@ -708,11 +736,10 @@ class Master:
         rollback = [i for i, c in enumerate(self.components) if c.can_rollback]
         others = [i for i, c in enumerate(self.components) if not c.can_rollback]
         u0 = self._coupled(self.y)
-        self._check_inputs(u0, t)
         for i in others:
             sl = self.u_slices[i]
             if sl.stop > sl.start:
-                self._set(i, u0[sl].tolist())
+                self._set(i, u0[sl].tolist(), t)
             self._step(i, t, h)
             self._read(i)
         positions = np.asarray(
@@ -731,12 +758,11 @@ class Master:
                 self.y[sl] = values
             hold = u0.copy()
             hold[positions] = 0.5 * (u0[positions] + u_end)
-            self._check_inputs(hold, t)
             values = hold.tolist()
             for i in rollback:
                 sl = self.u_slices[i]
                 if sl.stop > sl.start:
-                    self._set(i, values[sl])
+                    self._set(i, values[sl], t)
                 self._step(i, t, h)
                 self._read(i)
             self._resolve(t + h)
@@ -749,7 +775,7 @@ class Master:
 
     def _advance(self, t: float, h: float, n: int, stop: float) -> None:
         """One macro step of the chosen algorithm, ending with the communication point resolved."""
-        y_before = self.y.copy()
+        y_before = self.y.copy() if self.settings.extrapolation else None
         algorithm = self.settings.algorithm
         if algorithm == "jacobi":
             self._jacobi(t, h, n, stop)
@@ -765,13 +791,15 @@ class Master:
 
     def _check_finite(self, t: float, order: Sequence[int]) -> None:
         """Stop on NaN/inf, naming the first component in ``order`` that produced one."""
-        if np.isfinite(self.y).all():
+        if math.isfinite(self.y.sum()):
             return
         for i in list(order) + list(range(len(self.components))):
             values = self.y[self.y_slices[i]]
             bad = np.flatnonzero(~np.isfinite(values))
             if bad.size:
                 break
+        else:
+            return  # the sum overflowed; every value is finite
         cname, vname = self.y_owner[self.y_slices[i].start + int(bad[0])]
         raise NonFiniteValueError(
             cname,
