@@ -549,8 +549,12 @@ kl_status kl_do_step(kl_instance *instance, double current_time, double step_siz
     s->last_successful_time = t_end;
     s->statistics.do_steps += 1.0;
     kl_log(instance, KL_OK, KL_LOG_SOLVER,
-           "step to t = %.16g s done: %.0f accepted and %.0f rejected solver steps so far, next step size %.6g s",
-           t_end, s->statistics.accepted_steps, s->statistics.rejected_steps, s->solver.h_next);
+           "step to t = %.16g s done; so far %.0f accepted and %.0f rejected solver steps, %.0f derivative and "
+           "%.0f Jacobian evaluations, %.0f LU decompositions, %.0f time and %.0f input events; next step size "
+           "%.6g s",
+           t_end, s->statistics.accepted_steps, s->statistics.rejected_steps, s->statistics.derivative_calls,
+           s->statistics.jacobian_calls, s->statistics.decompositions, s->statistics.time_events,
+           s->statistics.input_events, s->solver.h_next);
     return KL_OK;
 }
 
