@@ -160,8 +160,10 @@ class Point:
         return self.access == "rw"
 
     def in_range(self, value: float) -> bool:
-        """True when ``value`` is a number within ``[min, max]``."""
+        """True when ``value`` is a number within ``[min, max]`` (for bool points: exactly 0 or 1)."""
         if math.isnan(value):
+            return False
+        if self.codec.data_type is DataType.BOOL and value not in (0.0, 1.0):
             return False
         if self.minimum is not None and value < self.minimum:
             return False

@@ -232,6 +232,11 @@ class DeviceServer:
         self.stop()
 
     @property
+    def connections(self) -> int:
+        """Client connections open now."""
+        return self._connections
+
+    @property
     def running(self) -> bool:
         """True while the server thread runs."""
         return self._thread is not None and self._thread.is_alive()

@@ -218,3 +218,27 @@ def test_device_values_are_numpy_arrays_in_the_order_asked(tank_map, served_tank
     values = device.get_outputs(["heater_power", "tank_temperature"])
     assert isinstance(values, np.ndarray) and values.shape == (2,)
     assert values[0] == 0.0 and values[1] == pytest.approx(313.15, rel=2.0**-24)
+
+
+def test_heartbeat_counter_is_written_once_per_interval(tank_map, served_tank, device_factory):
+    now = [0.0]
+    device = device_factory(tank_map, served_tank.port, clock=lambda: now[0])
+    device.setup(0.0, None, {})
+    assert served_tank.value("heartbeat") == 1.0
+    for k, wall in enumerate([0.3, 0.6, 1.0, 1.5, 2.2, 2.4]):
+        now[0] = wall
+        assert device.do_step(k * 1.0, 1.0).ok
+    # interval 1 s: written at 0 (setup), 1.0 and 2.2
+    assert served_tank.value("heartbeat") == 3.0
+
+
+def test_bool_inputs_must_be_0_or_1(tank_map, served_tank, device_factory):
+    device = device_factory(tank_map, served_tank.port)
+    with pytest.raises(ComponentError, match="pump_on"):
+        device.set_inputs({"pump_on": 0.5})
+
+
+def test_parameters_without_a_point_are_errors(tank_map, served_tank, device_factory):
+    device = device_factory(tank_map, served_tank.port, variables=HeatedTank().variables)
+    with pytest.raises(ComponentError, match="heat_capacity"):
+        device.setup(0.0, None, {"heat_capacity": 1e6})

@@ -203,11 +203,10 @@ def test_connections_beyond_the_cap_are_refused(tank_map):
         finally:
             first.close()
             second.close()
-        deadline = time.monotonic() + 2
-        while server.stats.refused_connections != 1 and time.monotonic() < deadline:
+        deadline = time.monotonic() + 5
+        while server.connections and time.monotonic() < deadline:
             time.sleep(0.01)
         assert server.stats.refused_connections == 1
-        time.sleep(0.05)
         assert_serves_well_formed_client(server.port)
 
 
@@ -221,9 +220,9 @@ def test_free_running_server_follows_the_wall_clock_and_the_closed_form(free_map
         model_time = client.convert_from_registers(regs[10:14], F64)
         temperature = client.convert_from_registers(regs[0:2], F32)
     report = server.realtime_report()
-    assert server.stats.steps >= 10
-    assert model_time == pytest.approx(server.stats.steps * 0.01, abs=0.05)
-    assert report.steps == server.stats.steps
+    steps = round(model_time / 0.01)
+    assert steps >= 10 and model_time == pytest.approx(steps * 0.01, abs=1e-9)  # whole steps of 10 ms
+    assert steps <= server.stats.steps == report.steps
     # inputs changed once, early; the tank is linear, so T stays between the two constant-input closed forms
     low = tank_temperature(model_time, 313.15, 283.15, 0.0)
     high = tank_temperature(model_time, 313.15, 273.15, 15000.0)
