@@ -157,6 +157,19 @@ def test_tighter_tolerance_gives_smaller_error(build):
     assert errors[1e-8] < errors[1e-4] / 100
 
 
+def test_observed_order_of_convergence_is_three(build):
+    # loose tolerance and solver_max_step = h: every communication step is one solver step of size h,
+    # so the global error of ROS34PW2 (order 3) must fall by ~2**3 when h halves
+    errors = []
+    for step in (0.05, 0.025, 0.0125):
+        points = _points(_drive(build, "run2", "k1=3", "rtol=0.1", "T=2", f"h={step}", f"max_step={step}",
+                                "period=1e9"))
+        t, x1, x2, q, *_ = points[-1]
+        errors.append(max(abs(a - b) for a, b in zip((x1, x2, q), analytic(t, 3.0), strict=True)))
+    orders = [math.log2(coarse / fine) for coarse, fine in zip(errors, errors[1:], strict=False)]
+    assert all(2.7 < order < 3.3 for order in orders), orders
+
+
 def test_stiff_case_needs_far_fewer_steps_than_an_explicit_method(build):
     # explicit methods are stable only for h < ~2/k1: at least 5e4 steps over 10 s for k1 = 1e4
     k1, horizon = 1e4, 10.0
