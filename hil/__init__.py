@@ -10,7 +10,7 @@ This package imports nothing of :mod:`kreislauf.fmu` or :mod:`kreislauf.models`.
 """
 
 from .codec import Codec, CodecError, DataType, WordOrder
-from .device import DeviceFault, FaultKind, FaultPolicy, ModbusDevice
+from .device import DeviceFault, DeviceOptionsError, FaultKind, FaultPolicy, ModbusDevice, device_from_options
 from .realtime import OverrunPolicy, RealTimeClock, RealTimeOverrun, RealTimeReport
 from .registermap import Point, RegisterMap, RegisterMapError, Table, load_register_map
 from .server import DeviceServer, WriteGuard
@@ -20,6 +20,7 @@ __all__ = [
     "CodecError",
     "DataType",
     "DeviceFault",
+    "DeviceOptionsError",
     "DeviceServer",
     "FaultKind",
     "FaultPolicy",
@@ -34,5 +35,6 @@ __all__ = [
     "Table",
     "WordOrder",
     "WriteGuard",
+    "device_from_options",
     "load_register_map",
 ]

@@ -28,9 +28,11 @@ from __future__ import annotations
 import enum
 import logging
 import math
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from pymodbus.client import ModbusTcpClient
@@ -48,9 +50,19 @@ from kreislauf.component import (
 )
 
 from .codec import CodecError, DataType
-from .registermap import Point, RegisterMap, Table
+from .registermap import Point, RegisterMap, Table, load_register_map
 
-__all__ = ["DeviceFault", "FaultKind", "FaultPolicy", "ModbusDevice", "Span", "plan_spans"]
+__all__ = [
+    "DEVICE_OPTIONS",
+    "DeviceFault",
+    "DeviceOptionsError",
+    "FaultKind",
+    "FaultPolicy",
+    "ModbusDevice",
+    "Span",
+    "device_from_options",
+    "plan_spans",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -624,3 +636,85 @@ class ModbusDevice:
                 f"device model time {device_time:g} s, expected {expected:g} s (a missed or repeated step)",
                 self._time_point.name,
             )
+
+
+class DeviceOptionsError(ValueError):
+    """A ``device = {...}`` entry of a system file is invalid; names the component and the option."""
+
+    def __init__(self, component: str, option: str, message: str):
+        self.component = component
+        self.option = option
+        super().__init__(f"component '{component}', device option '{option}': {message}")
+
+
+DEVICE_OPTIONS = {
+    "map": "register map file (TOML), relative to the system file",
+    "host": "device address (default 127.0.0.1)",
+    "port": "TCP port 1..65535 (default 502)",
+    "unit_id": "Modbus unit id 0..255 (default: the map's)",
+    "policy": "stop | hold | fallback (default stop)",
+    "hold_time": "seconds the hold policy keeps the last values (default 5)",
+    "timeout": "seconds per request (default: the map's)",
+    "fallback": "the component that takes over under policy fallback; built by the caller",
+}
+
+
+def device_from_options(
+    name: str,
+    options: Mapping[str, object],
+    base_dir: str | os.PathLike[str] = ".",
+    *,
+    fallback: Component | None = None,
+    variables: Mapping[str, Variable] | None = None,
+) -> ModbusDevice:
+    """Build the :class:`ModbusDevice` of a system-file entry ``device = {map = ..., host = ..., ...}``.
+
+    ``options`` are the entry's keys (see :data:`DEVICE_OPTIONS`); the ``fallback`` option names a
+    component that the caller builds and passes as ``fallback``. Raises :class:`DeviceOptionsError`
+    for a bad option and :class:`~kreislauf.hil.registermap.RegisterMapError` for a bad map.
+    """
+    for key in options:
+        if key not in DEVICE_OPTIONS:
+            raise DeviceOptionsError(name, key, f"unknown option; allowed: {', '.join(DEVICE_OPTIONS)}")
+    map_file = options.get("map")
+    if not isinstance(map_file, str):
+        raise DeviceOptionsError(name, "map", "required: the register map file as a string")
+    path = Path(map_file)
+    if not path.is_absolute():
+        path = Path(base_dir) / path
+    host = options.get("host", "127.0.0.1")
+    if not isinstance(host, str) or not host:
+        raise DeviceOptionsError(name, "host", f"must be a host name or address, got {host!r}")
+    port = options.get("port", 502)
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        raise DeviceOptionsError(name, "port", f"must be an integer in [1, 65535], got {port!r}")
+    unit_id = options.get("unit_id")
+    if unit_id is not None and (isinstance(unit_id, bool) or not isinstance(unit_id, int) or not 0 <= unit_id <= 255):
+        raise DeviceOptionsError(name, "unit_id", f"must be an integer in [0, 255], got {unit_id!r}")
+    policy = options.get("policy", "stop")
+    if policy not in {p.value for p in FaultPolicy}:
+        raise DeviceOptionsError(name, "policy", f"must be one of stop | hold | fallback, got {policy!r}")
+    if policy == FaultPolicy.FALLBACK.value and fallback is None:
+        raise DeviceOptionsError(name, "fallback", "policy 'fallback' needs a fallback component")
+    numbers = {}
+    for key, default in (("hold_time", 5.0), ("timeout", None)):
+        value = options.get(key, default)
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0
+        ):
+            raise DeviceOptionsError(name, key, f"must be a number of seconds >= 0, got {value!r}")
+        numbers[key] = value
+    if numbers["timeout"] is not None and numbers["timeout"] <= 0:
+        raise DeviceOptionsError(name, "timeout", f"must be > 0 s, got {numbers['timeout']!r}")
+    return ModbusDevice(
+        name,
+        load_register_map(path),
+        host,
+        port,
+        unit_id=unit_id,
+        policy=policy,
+        hold_time=float(numbers["hold_time"]),
+        fallback=fallback,
+        variables=variables,
+        timeout=numbers["timeout"],
+    )

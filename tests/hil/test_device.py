@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -242,3 +243,30 @@ def test_parameters_without_a_point_are_errors(tank_map, served_tank, device_fac
     device = device_factory(tank_map, served_tank.port, variables=HeatedTank().variables)
     with pytest.raises(ComponentError, match="heat_capacity"):
         device.setup(0.0, None, {"heat_capacity": 1e6})
+
+
+def test_device_from_system_file_options(served_tank):
+    from kreislauf.hil import DeviceOptionsError, device_from_options
+
+    here = Path(__file__).resolve().parent
+    device = device_from_options(
+        "hp", {"map": "tank_map.toml", "port": served_tank.port, "policy": "hold", "hold_time": 3}, here
+    )
+    try:
+        device.setup(0.0, None, {})
+        assert device.do_step(0.0, 1.0).ok
+        assert (device.policy.value, device.hold_time, device.port) == ("hold", 3.0, served_tank.port)
+    finally:
+        device.close()
+    bad = [
+        ({"map": "tank_map.toml", "port": 70000}, "'port': must be an integer in [1, 65535]"),
+        ({"map": "tank_map.toml", "policy": "retry"}, "'policy': must be one of stop | hold | fallback"),
+        ({"map": "tank_map.toml", "policy": "fallback"}, "'fallback': policy 'fallback' needs"),
+        ({"map": "tank_map.toml", "hold_time": -1}, "'hold_time': must be a number of seconds >= 0"),
+        ({"map": "tank_map.toml", "adress": "x"}, "'adress': unknown option"),
+        ({"port": 502}, "'map': required"),
+    ]
+    for options, fragment in bad:
+        with pytest.raises(DeviceOptionsError) as info:
+            device_from_options("hp", options, here)
+        assert str(info.value).startswith("component 'hp', device option") and fragment in str(info.value)
