@@ -300,7 +300,12 @@ class DeviceServer:
 
     def _publish(self) -> None:
         """Encode the component's current outputs (and model time) into the image."""
-        values = self.component.get_outputs(self._output_names) if self._output_names else np.empty(0)
+        try:
+            values = self.component.get_outputs(self._output_names) if self._output_names else np.empty(0)
+        except ComponentError:
+            raise
+        except Exception as exc:  # as in _step: a failing component is a device failure
+            raise ComponentError(self.component.name, f"{type(exc).__name__}: {exc}", time=self.time) from exc
         for point in self._outputs:
             value = float(values[self._output_index[point.variable]])
             try:
@@ -324,8 +329,13 @@ class DeviceServer:
         for point in self._inputs:
             if variables[point.variable].type is not VariableType.REAL:
                 inputs[point.variable] = float(round(inputs[point.variable]))
-        self.component.set_inputs(inputs)
-        outcome = self.component.do_step(self.time, dt)
+        try:
+            self.component.set_inputs(inputs)
+            outcome = self.component.do_step(self.time, dt)
+        except ComponentError:
+            raise
+        except Exception as exc:  # any failure of the served component is a device failure, not a crash
+            raise ComponentError(self.component.name, f"{type(exc).__name__}: {exc}", time=self.time) from exc
         if not outcome.ok:
             raise ComponentError(
                 self.component.name,

@@ -250,11 +250,14 @@ def test_heartbeat_watchdog_restores_safe_values(free_map):
 
 
 class FailingTank(HeatedTank):
-    """Fails every step after the second one."""
+    """Fails every step after the second one: with a ComponentError, then with a plain bug."""
 
     def do_step(self, t: float, dt: float) -> StepOutcome:
-        if self.steps >= 2:
+        if self.steps == 2:
+            self.steps += 1
             raise ComponentError(self.name, "solver diverged", time=t)
+        if self.steps > 2:
+            raise ZeroDivisionError("division by zero")
         return super().do_step(t, dt)
 
 
@@ -267,6 +270,9 @@ def test_a_failing_component_answers_exception_04_and_keeps_serving(tank_map, cl
         reply = client.write_registers(5, trigger, device_id=1)
         assert reply.isError() and reply.exception_code == ExceptionCode.SERVER_DEVICE_FAILURE
         assert "solver diverged" in server.stats.step_errors[0]
+        reply = client.write_registers(5, trigger, device_id=1)
+        assert reply.isError() and reply.exception_code == ExceptionCode.SERVER_DEVICE_FAILURE
+        assert "ZeroDivisionError" in server.stats.step_errors[1]
         assert not client.read_input_registers(10, count=4, device_id=1).isError()
 
 
