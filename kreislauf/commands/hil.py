@@ -23,7 +23,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "point in the map the component advances when a client writes dt there (lock-step); otherwise "
         "it runs free against the wall clock.",
     )
-    serve.add_argument("component", metavar="COMPONENT", help="a Python factory as 'package.module:function'")
+    serve.add_argument(
+        "component",
+        metavar="COMPONENT",
+        help="an FMU file, a model name, or a Python factory 'package.module:function'",
+    )
     serve.add_argument("--map", required=True, type=Path, dest="map_path", help="register map (TOML)")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, loopback only)")
     serve.add_argument("--port", type=int, default=5020, help="TCP port (default 5020; 0 picks a free port)")
@@ -39,9 +43,35 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def build_component(spec: str) -> Component:
-    """The component named by ``spec``: a factory ``package.module:function`` called without arguments."""
-    module_name, sep, attribute = spec.partition(":")
-    if not sep or not module_name or not attribute:
+    """The component named by ``spec``.
+
+    ``spec`` is an FMU file (``*.fmu``), a kreislauf model name (exported to an FMU in the cache
+    directory of the master, then imported) or a Python factory ``package.module:function`` called
+    without arguments.
+    """
+    if spec.endswith(".fmu"):
+        from kreislauf.fmu import FmuArchiveError, FmuComponent
+
+        if not Path(spec).is_file():
+            raise CommandError(f"component '{spec}': no such FMU file")
+        try:
+            return FmuComponent(spec)
+        except FmuArchiveError as exc:
+            raise CommandError(f"component '{spec}': {exc}") from None
+    if ":" not in spec:
+        from kreislauf.models import MODELS
+
+        if spec not in MODELS:
+            raise CommandError(
+                f"component '{spec}': not an FMU file, a model ({', '.join(sorted(MODELS))}) "
+                "or a factory 'package.module:function'"
+            )
+        from kreislauf.fmu import FmuComponent, build_fmu
+        from kreislauf.system import default_cache_dir
+
+        return FmuComponent(build_fmu(spec, default_cache_dir()), name=spec)
+    module_name, _, attribute = spec.partition(":")
+    if not module_name or not attribute:
         raise CommandError(f"component '{spec}': expected a factory as 'package.module:function'")
     try:
         module = importlib.import_module(module_name)

@@ -65,3 +65,11 @@ def proxy_factory() -> Iterator:
     yield make
     for proxy in proxies:
         proxy.stop()
+
+
+@pytest.fixture(scope="session")
+def hx_fmu(tmp_path_factory) -> Path:
+    """The fouling heat exchanger exported as an FMI 2.0 co-simulation FMU (built once per session)."""
+    from kreislauf.fmu import build_fmu
+
+    return build_fmu("fouling_heat_exchanger", tmp_path_factory.mktemp("fmus"), 2)

@@ -84,3 +84,33 @@ def test_map_lists_points_and_reports_errors_with_the_file(tmp_path, capsys):
     assert main(["hil", "map", str(bad)]) == 2
     err = capsys.readouterr().err
     assert "bad.toml" in err and "point 'x'" in err and "float24" in err
+
+
+def test_serve_an_fmu_file(serve_process, hx_fmu):
+    from kreislauf.fmu import FmuComponent
+
+    proc = serve_process(str(hx_fmu), "--map", str(HERE / "hx_map.toml"), "--port", "0", "--duration", "20")
+    line = proc.stdout.readline()
+    assert "(trigger mode) on 127.0.0.1:" in line, line + proc.stderr.read()
+    port = int(line.split("127.0.0.1:")[1].split()[0])
+    client = ModbusTcpClient("127.0.0.1", port=port, timeout=2.0, retries=0)
+    f32, u32, f64 = client.DATATYPE.FLOAT32, client.DATATYPE.UINT32, client.DATATYPE.FLOAT64
+    try:
+        assert client.connect()
+        for address, value in ((0, 150.0), (2, 288.5), (6, 279.25)):  # float32-exact values
+            assert not client.write_registers(address, client.convert_to_registers(value, f32), device_id=1).isError()
+        assert not client.write_registers(8, client.convert_to_registers(600, u32), device_id=1).isError()
+        regs = client.read_input_registers(0, count=4, device_id=1).registers
+        heat_flow = client.convert_from_registers(regs, f64)
+    finally:
+        client.close()
+    reference = FmuComponent(hx_fmu)
+    try:
+        reference.setup(0.0, None, {})
+        reference.set_inputs(
+            {"wastewater_mass_flow": 150.0, "wastewater_inlet_temperature": 288.5, "loop_inlet_temperature": 279.25}
+        )
+        assert reference.do_step(0.0, 600.0).ok
+        assert heat_flow == reference.get_outputs(["heat_flow"])[0]
+    finally:
+        reference.close()
