@@ -438,7 +438,10 @@ class Master:
         """Output -> connected inputs it depends on directly, for component ``i``."""
         comp = self.components[i]
         connected = set(self.in_names[i])
-        declared = getattr(comp, "output_dependencies", None)
+        override = (
+            self.spec.components[self.names[i]].output_dependencies if self.names[i] in self.spec.components else None
+        )
+        declared = override if override is not None else getattr(comp, "output_dependencies", None)
         result = {}
         for name in self.out_names[i]:
             if declared is None or name not in declared:

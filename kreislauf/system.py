@@ -142,6 +142,7 @@ class ComponentSpec:
     base_dir: Path = field(default_factory=Path.cwd)
     line: int | None = None
     parameter_lines: dict[str, int | None] = field(default_factory=dict)
+    output_dependencies: dict[str, list[str]] | None = None
 
 
 @dataclass
@@ -263,7 +264,17 @@ class _Source:
 
 
 _SYSTEM_KEYS = {"system", "master", "components", "connections", "bonds", "outputs"}
-_COMPONENT_KEYS = {"fmu", "model", "python", "device", "parameters", "step", "fmi_version", "arguments"}
+_COMPONENT_KEYS = {
+    "fmu",
+    "model",
+    "python",
+    "device",
+    "parameters",
+    "step",
+    "fmi_version",
+    "arguments",
+    "output_dependencies",
+}
 _ENDPOINT_RE = re.compile(r"^\s*([A-Za-z_][\w\-]*)\.([^\s]+)\s*$")
 
 
@@ -494,6 +505,18 @@ def _parse_components(components: Any, base_dir: Path, spec: SystemSpec, source:
                 continue
             comp.parameters[pname] = float(pvalue)
             comp.parameter_lines[pname] = source.line_of(f"{pname} =", f"{pname}=", after=line) or line
+        if "output_dependencies" in table:
+            deps = table["output_dependencies"]
+            if isinstance(deps, Mapping) and all(
+                isinstance(v, list) and all(isinstance(x, str) for x in v) for v in deps.values()
+            ):
+                comp.output_dependencies = {k: list(v) for k, v in deps.items()}
+            else:
+                problem(
+                    "output_dependencies must be a table: output = [inputs it depends on directly]",
+                    source.line_of("output_dependencies", after=line) or line,
+                    component=name,
+                )
         arguments = table.get("arguments", {})
         if isinstance(arguments, Mapping):
             comp.arguments = dict(arguments)
@@ -667,6 +690,17 @@ def validate(spec: SystemSpec, components: Mapping[str, Component]) -> list[Prob
                     cname,
                     pname,
                 )
+        for out, deps in (cspec.output_dependencies or {}).items():
+            for vname, want in [(out, Causality.OUTPUT)] + [(d, Causality.INPUT) for d in deps]:
+                var = comp.variables.get(vname)
+                if var is None or var.causality is not want:
+                    names = [n for n, v in comp.variables.items() if v.causality is want]
+                    problem(
+                        f"output_dependencies: '{vname}' is not an {want.value}{_hint(vname, names)}",
+                        cspec.line,
+                        cname,
+                        vname,
+                    )
         if cspec.step is not None and spec.settings.step > 0:
             ratio = cspec.step / spec.settings.step
             if ratio < 1 or abs(ratio - round(ratio)) > 1e-9 * ratio:
@@ -746,7 +780,9 @@ def make_component(spec: ComponentSpec, cache_dir: Path | None = None) -> Compon
     ``fmu``: :class:`kreislauf.fmu.FmuComponent`; ``model``: exported with
     :func:`kreislauf.fmu.build_fmu` into ``cache_dir`` and then imported; ``python``: the factory
     named ``"file.py:Name"`` (relative to the system file) or ``"module:Name"`` called with
-    ``name=`` and the ``arguments`` table. Raises :class:`SystemFileError` when it cannot.
+    ``name=`` and the ``arguments`` table; ``device``: :func:`kreislauf.hil.device_from_options`
+    with the ``device`` table (a ``fallback = {fmu = ...}`` table is built here first). Raises
+    :class:`SystemFileError` when it cannot.
     """
     where = Problem("", component=spec.name, line=spec.line)
     if spec.kind == "fmu":
@@ -780,7 +816,31 @@ def make_component(spec: ComponentSpec, cache_dir: Path | None = None) -> Compon
         if factory is None:
             raise SystemFileError([_with(where, f"'{module_part}' has no '{attr}'")])
         return factory(name=spec.name, **spec.arguments)
-    raise SystemFileError([_with(where, f"components of kind '{spec.kind}' cannot be built yet")])
+    if spec.kind == "device":
+        from kreislauf.hil import device_from_options
+
+        options = dict(spec.options)
+        fallback = None
+        if isinstance(options.get("fallback"), Mapping):
+            fallback_table = dict(options.pop("fallback"))
+            kinds = [k for k in ("fmu", "model", "python") if k in fallback_table]
+            if len(kinds) != 1:
+                raise SystemFileError(
+                    [_with(where, "device fallback must be a table with one of fmu, model or python")]
+                )
+            fallback = make_component(
+                ComponentSpec(
+                    spec.name,
+                    kinds[0],
+                    str(fallback_table[kinds[0]]),
+                    arguments=dict(fallback_table.get("arguments", {})),
+                    base_dir=spec.base_dir,
+                    line=spec.line,
+                ),
+                cache_dir,
+            )
+        return device_from_options(spec.name, options, spec.base_dir, fallback=fallback)
+    raise SystemFileError([_with(where, f"components of kind '{spec.kind}' cannot be built")])
 
 
 def _with(problem: Problem, message: str) -> Problem:
