@@ -280,9 +280,9 @@ def generate(model: Model) -> GeneratedModel:
         for i in range(len(periods)):
             out += [
                 f"    if (period_{i} > 0.0) {{",
-                f"        double k = floor(t / period_{i});",
-                f"        if ((k + 1.0) * period_{i} - t <= 1e-9 * period_{i}) k += 1.0;",
-                f"        if ((k + 1.0) * period_{i} < next) next = (k + 1.0) * period_{i};",
+                f"        double event = (floor(t / period_{i}) + 1.0) * period_{i};",
+                f"        if (event <= t) event += period_{i};",
+                "        if (event < next) next = event;",
                 "    }",
             ]
     else:

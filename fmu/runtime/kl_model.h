@@ -64,7 +64,8 @@ extern const double kl_state_nominal[KL_N_STATES]; /* magnitude used to scale ab
 void kl_set_start_values(double *v);
 
 /* After parameters (and inputs) have been set in initialisation mode: compute calculated
- * parameters and the initial values of the states from the parameters. */
+ * parameters and the initial values of the states from the parameters. Must be idempotent: the
+ * runtime calls it again whenever values are read during initialisation mode. */
 void kl_initialize(double *v);
 
 /* dx[i] = d(state i)/dt at the values in v. */

@@ -257,18 +257,22 @@ int kl_solver_integrate(kl_instance *instance, const kl_solver_settings *setting
             put_states(v, w->x, t);
             kl_jacobian(v, w->jac, w->dfdt);
             statistics->jacobian_calls += 1.0;
+            /* ROS34PW2 is a W-method: its order holds for any matrix in place of the Jacobian, so a
+             * non-finite entry (a singular point of the model, e.g. a derivative through a capped
+             * or switched expression at zero flow) is replaced by zero instead of stopping the run. */
             for (i = 0; i < N; i++) {
                 if (!isfinite(w->dfdt[i])) {
-                    kl_log(instance, KL_ERROR, KL_LOG_STATUS_ERROR,
-                           "the time derivative d(der(%s))/dt is %g at t = %.16g s", state_name(i), w->dfdt[i], t);
-                    return KL_ERROR;
+                    kl_log(instance, KL_OK, KL_LOG_SOLVER,
+                           "the time derivative d(der(%s))/dt is %g at t = %.16g s; using 0", state_name(i),
+                           w->dfdt[i], t);
+                    w->dfdt[i] = 0.0;
                 }
                 for (j = 0; j < N; j++) {
                     if (!isfinite(w->jac[i * N + j])) {
-                        kl_log(instance, KL_ERROR, KL_LOG_STATUS_ERROR,
-                               "the Jacobian entry d(der(%s))/d(%s) is %g at t = %.16g s", state_name(i),
+                        kl_log(instance, KL_OK, KL_LOG_SOLVER,
+                               "the Jacobian entry d(der(%s))/d(%s) is %g at t = %.16g s; using 0", state_name(i),
                                state_name(j), w->jac[i * N + j], t);
-                        return KL_ERROR;
+                        w->jac[i * N + j] = 0.0;
                     }
                 }
             }
