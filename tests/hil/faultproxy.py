@@ -8,7 +8,8 @@ that a fault hits whole replies:
 - ``drop(n)``: the next ``n`` replies are swallowed (the client sees silence);
 - ``reset(n)``: at the next reply the client connection is reset (RST, SO_LINGER 0), ``n`` times;
 - ``exception(code, n)``: the next ``n`` replies are replaced by Modbus exception ``code``;
-- ``rewrite(fn, n)``: the next ``n`` reply PDUs are replaced by ``fn(pdu)``.
+- ``rewrite(fn, n)``: the next ``n`` reply PDUs are replaced by ``fn(pdu)``;
+- ``transaction(tid, n)``: the next ``n`` replies carry transaction id ``tid`` instead of the request's.
 
 When the upstream server is down, client connections are closed at once (the client sees a reset).
 Start/stop like the device server; the proxy runs its own event loop in a thread.
@@ -37,6 +38,7 @@ class FaultProxy:
         self._reset = 0
         self._exception: tuple[int, int] = (0, 0)
         self._rewrite: tuple[Callable[[bytes], bytes] | None, int] = (None, 0)
+        self._tid: tuple[int, int] = (0, 0)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._thread: threading.Thread | None = None
@@ -69,11 +71,16 @@ class FaultProxy:
         with self._lock:
             self._rewrite = (fn, n)
 
+    def transaction(self, tid: int, n: int = 1) -> None:
+        """Give the next ``n`` replies the transaction id ``tid``."""
+        with self._lock:
+            self._tid = (tid, n)
+
     def clear(self) -> None:
         """No more faults."""
         with self._lock:
             self._delay, self._drop, self._reset = 0.0, 0, 0
-            self._exception, self._rewrite = (0, 0), (None, 0)
+            self._exception, self._rewrite, self._tid = (0, 0), (None, 0), (0, 0)
 
     # --------------------------------------------------------------- life cycle
 
@@ -138,6 +145,10 @@ class FaultProxy:
             if n:
                 self._rewrite = (fn, n - 1)
                 return self._delay, "rewrite", fn
+            tid, n = self._tid
+            if n:
+                self._tid = (tid, n - 1)
+                return self._delay, "transaction", tid
             return self._delay, None, None
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -167,6 +178,8 @@ class FaultProxy:
                     pdu = bytes([pdu[0] | 0x80, arg])
                 elif fault == "rewrite":
                     pdu = arg(pdu)
+                elif fault == "transaction":
+                    header = struct.pack(">H", arg) + header[2:]
                 writer.write(header[:4] + struct.pack(">H", len(pdu) + 1) + header[6:7] + pdu)
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError, OSError, asyncio.CancelledError):

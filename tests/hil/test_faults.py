@@ -206,3 +206,39 @@ def test_reconnects_are_capped_while_the_device_is_down(tank_map, proxy_factory)
     finally:
         device.close()
         server.stop()
+
+
+def test_reply_with_a_foreign_transaction_id_is_not_taken_as_the_answer(rig):
+    device, proxy = rig(policy="hold", hold_time=10.0)
+    proxy.transaction(0, n=1)  # transaction id 0, which pymodbus' async client would accept
+    (outcome,) = run(device, 1)
+    assert outcome.ok  # held
+    fault = device.faults[0]
+    assert fault.kind is FaultKind.TIMEOUT and fault.time == 0.0 and fault.point == "pump_on_set"
+    assert run(device, 1, start=1)[0].ok and device.faults[-1].kind is FaultKind.RECOVERED
+
+
+class NaNTank(HeatedTank):
+    """A tank whose temperature turns NaN after the first step (a diverged model)."""
+
+    def _value(self, name: str) -> float:
+        if self.steps >= 2 and name in ("tank_temperature", "heat_loss"):
+            return float("nan")
+        return super()._value(name)
+
+
+def test_values_the_map_cannot_carry_are_faults_at_the_device(tank_map, proxy_factory):
+    server = DeviceServer(NaNTank(), tank_map).start()
+    device = ModbusDevice("tank", tank_map, "127.0.0.1", server.port, policy="stop")
+    try:
+        device.setup(0.0, None, {})
+        assert device.do_step(0.0, DT).ok
+        outcome = device.do_step(DT, DT)
+        # NaN fits float32, but not the uint16 copy at input 9 (no sentinel): the server answers 04
+        assert not outcome.ok
+        fault = device.faults[-1]
+        assert fault.kind is FaultKind.EXCEPTION and "exception 04" in fault.message
+        assert "tank_temperature_centi" in fault.message
+    finally:
+        device.close()
+        server.stop()

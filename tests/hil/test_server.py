@@ -356,3 +356,21 @@ def test_a_port_in_use_is_reported_at_start(served_tank, tank_map):
     with pytest.raises(OSError):
         second.start()
     assert not second.running
+
+
+def test_other_unit_ids_are_answered_with_exception_0b(served_tank):
+    with socket.create_connection(("127.0.0.1", served_tank.port), timeout=2) as sock:
+        assert raw_request(sock, bytes([0x04, 0, 10, 0, 4]), unit=7)[1] == bytes([0x84, 0x0B])
+        assert raw_request(sock, bytes([0x04, 0, 10, 0, 4]), unit=0xFF)[1][:2] == bytes([0x04, 8])
+
+
+def test_an_output_without_a_sentinel_that_cannot_be_encoded_reads_as_exception_04(tank_map, client_factory):
+    class HotTank(HeatedTank):
+        def _value(self, name: str) -> float:
+            return 1e6 if name == "tank_temperature" else super()._value(name)  # beyond uint16 * 0.01 K
+
+    with DeviceServer(HotTank(), tank_map) as server:
+        client = client_factory(server.port)
+        assert client.convert_from_registers(client.read_input_registers(0, count=2, device_id=1).registers, F32) == 1e6
+        reply = client.read_input_registers(9, count=1, device_id=1)
+        assert reply.isError() and reply.exception_code == ExceptionCode.SERVER_DEVICE_FAILURE
