@@ -1,0 +1,100 @@
+"""Measured data as a component: interpolation, units, periodic repetition, exact port energy, and
+clear errors for bad files."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kreislauf.component import ComponentError, StepStatus
+from kreislauf.timeseries import TimeSeries, TimeSeriesError
+
+CP = 4190.0
+
+
+def write(tmp_path, text: str, name: str = "data.csv"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture
+def effluent(tmp_path):
+    return write(tmp_path, "time [h],temperature [degC],mass_flow [kg/s]\n0,12,100\n1,14,160\n2,12,100\n")
+
+
+def test_linear_interpolation_in_si_units(effluent):
+    ts = TimeSeries("effluent", effluent)
+    ts.setup(0.0, 7200.0, {})
+    assert ts.variables["temperature"].unit == "K"
+    ts.do_step(0.0, 1800.0)
+    np.testing.assert_allclose(ts.get_outputs(["temperature", "mass_flow"]), [273.15 + 13.0, 130.0])
+
+
+def test_hold_keeps_the_last_sample(effluent):
+    ts = TimeSeries("effluent", effluent, interpolation="hold")
+    ts.setup(0.0, 7200.0, {})
+    ts.do_step(0.0, 3599.0)
+    assert ts.get_outputs(["mass_flow"])[0] == 100.0
+    ts.do_step(3599.0, 1.0)
+    assert ts.get_outputs(["mass_flow"])[0] == 160.0
+
+
+def test_outside_the_data_is_an_error_naming_file_and_time(effluent):
+    ts = TimeSeries("effluent", effluent)
+    with pytest.raises(ComponentError, match=r"t = 10800 s is outside the data of .*data.csv"):
+        ts.setup(0.0, 3 * 3600.0, {})
+    ts.setup(0.0, None, {})
+    outcome = ts.do_step(7000.0, 400.0)
+    assert outcome.status is StepStatus.ERROR and "data.csv" in outcome.message
+
+
+def test_periodic_series_repeats(effluent):
+    ts = TimeSeries("effluent", effluent, periodic=True)
+    ts.setup(0.0, 10 * 7200.0, {})
+    ts.do_step(0.0, 5 * 7200.0 + 1800.0)
+    np.testing.assert_allclose(ts.get_outputs(["temperature"]), [273.15 + 13.0])
+
+
+@pytest.mark.parametrize("interpolation", ["linear", "hold"])
+@pytest.mark.parametrize("periodic", [False, True])
+def test_port_energy_is_the_exact_integral_of_the_enthalpy_flow(effluent, interpolation, periodic):
+    ts = TimeSeries("effluent", effluent, interpolation=interpolation, periodic=periodic,
+                    fluid_ports={"outlet": {"mass_flow": "mass_flow", "temperature": "temperature"}})
+    ts.setup(0.0, None, {})
+    t, step = 0.0, 700.0
+    while t + step <= 7200.0:
+        assert ts.do_step(t, step).ok
+        t += step
+    energy = ts.get_outputs(["outlet_energy"])[0]
+    # by hand: m(t), T(t) linear on each hour; the integral of a product of linear functions
+    if interpolation == "linear":
+        def hour(m0, m1, dt0, dt1, length):  # integral over [0, length] of a full hour segment
+            dm, dtt = (m1 - m0) / 3600.0, (dt1 - dt0) / 3600.0
+            return m0 * dt0 * length + (m0 * dtt + dm * dt0) * length**2 / 2 + dm * dtt * length**3 / 3
+        rest = t - 3600.0
+        exact = -CP * (hour(100.0, 160.0, 12.0, 14.0, 3600.0) + hour(160.0, 100.0, 14.0, 12.0, rest))
+    else:
+        exact = -CP * (100.0 * 12.0 * 3600.0 + 160.0 * 14.0 * (t - 3600.0))
+    assert energy == pytest.approx(exact, rel=1e-12)
+    assert ts.energy_ports["outlet"].power == "outlet_power"
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("time,temperature [degC]\n0,12\n", "at least two samples"),
+    ("time,temperature [degC]\n0,12\n0,13\n", "row 3: times must increase"),
+    ("time,temperature [degC]\n0,12\n60,warm\n", "row 3, column 'temperature': 'warm' is not a number"),
+    ("time,temperature [furlong]\n0,12\n60,13\n", "column 'temperature'"),
+    ("time [fortnight],t\n0,12\n60,13\n", "time unit 'fortnight'"),
+    ("time,temperature\n0,12\n60\n", "row 3: 1 cells"),
+])
+def test_bad_files_name_row_and_column(tmp_path, text, message):
+    with pytest.raises(TimeSeriesError, match=message):
+        TimeSeries("bad", write(tmp_path, text))
+
+
+def test_iso_dates_count_seconds_from_the_first_row(tmp_path):
+    ts = TimeSeries("weather", write(tmp_path, "time,t_out [degC]\n2024-01-01T00:00,0\n2024-01-01T06:00,6\n"))
+    ts.setup(0.0, 21600.0, {})
+    ts.do_step(0.0, 3600.0)
+    assert ts.get_outputs(["t_out"])[0] == pytest.approx(274.15)
