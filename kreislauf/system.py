@@ -291,12 +291,18 @@ def _split_endpoint(text: Any) -> tuple[str, str] | None:
 
 
 def parse_system_file(path: str | os.PathLike[str]) -> tuple[SystemSpec, list[Problem]]:
-    """Read a TOML system file into a :class:`SystemSpec` and every problem visible without components.
+    """Read a system file into a :class:`SystemSpec` and every problem visible without components.
+
+    TOML files are read here; ``.ssp`` archives and ``.ssd`` files by :func:`kreislauf.ssp.parse_ssp`.
 
     The spec holds everything that could be read, so that :func:`validate` can go on checking the
     rest; the problems list is empty for a sound file.
     """
     path = Path(path)
+    if path.suffix.lower() in (".ssp", ".ssd"):
+        from kreislauf.ssp import parse_ssp
+
+        return parse_ssp(path)
     spec = SystemSpec(file=path, name=path.stem)
     fname = str(path)
     try:

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fmu_tank import export_tanks
 
 from kreislauf.api import load
-from kreislauf.models import T_REF, Model
 
 pytestmark = pytest.mark.skipif(
     shutil.which("cc") is None and shutil.which("gcc") is None, reason="needs a C compiler to export FMUs"
@@ -23,38 +23,9 @@ C1, C2, G, T1, T2 = 2e6, 1e6, 100.0, 350.0, 290.0
 STOP = 6 * 3600.0
 
 
-def tank() -> Model:
-    """C dT/dt = P_heating − UA (T − T_ambient)."""
-    m = Model("master_test_tank", "mixed tank heated from outside, losing heat through UA")
-    c = m.parameter("heat_capacity", unit="J/K", start=1e6, min=1.0, max=1e12, description="heat capacity")
-    ua = m.parameter("loss_conductance", unit="W/K", start=0.0, min=0.0, max=1e6, description="UA")
-    p = m.input("heating", unit="W", start=0.0, min=-1e7, max=1e7, description="heating power")
-    t_amb = m.input(
-        "ambient_temperature",
-        unit="K",
-        start=293.15,
-        min=200.0,
-        max=400.0,
-        description="temperature on the other side of UA",
-    )
-    t = m.state(
-        "temperature", unit="K", start=330.0, min=200.0, max=500.0, nominal=300.0, description="tank temperature"
-    )
-    loss = m.local("loss", ua * (t - t_amb), unit="W", description="heat lost through UA")
-    m.derivative(t, (p - loss) / c)
-    m.heat_port("heater", power=p)
-    m.heat_port("ambient", power=-loss)
-    m.stored_energy(c * (t - T_REF))
-    return m.finish()
-
-
 @pytest.fixture(scope="module")
 def tank_fmus(tmp_path_factory) -> dict[int, Path]:
-    from kreislauf.fmu import export_fmu
-
-    out = tmp_path_factory.mktemp("master-fmus")
-    model = tank()
-    return {v: export_fmu(model, out, v) for v in (2, 3)}
+    return export_tanks(tmp_path_factory.mktemp("master-fmus"))
 
 
 def system_file(tmp_path: Path, fmus: dict[int, Path], algorithm: str, step: float, conserving: bool = False):
