@@ -269,16 +269,16 @@ class ModbusDevice:
         """Connect, write the parameters that the map carries, and read the outputs once.
 
         A parameter that no writable point carries raises :class:`ComponentError`. The first read
-        fills the outputs so that :meth:`get_outputs` works before the first step.
+        fills the outputs so that :meth:`get_outputs` works before the first step. Inputs are written
+        from the first :meth:`set_inputs` on; an input never set keeps the device's own value (as an
+        unconnected FMU input keeps its start value) and reads as NaN.
         """
         for key in parameters:
             point = self._input_points.get(key)
             if point is None or self.variables[key].causality is not Causality.PARAMETER:
                 raise ComponentError(self.name, "no writable point of the register map carries this parameter", key)
-        inputs = {p.variable: self._start_value(p) for p in self._written_points}
-        inputs.update(parameters)
-        self._check_inputs(inputs)
-        self._pending = inputs
+        self._check_inputs(parameters)
+        self._pending = dict(parameters)
         self._start = start
         if self.fallback is not None:
             self.fallback.setup(start, stop, parameters)
@@ -373,14 +373,6 @@ class ModbusDevice:
             self.fallback.close()
 
     # ------------------------------------------------------------------ helpers
-
-    def _start_value(self, point: Point) -> float:
-        variable = self.variables[point.variable]
-        if variable.start is not None and point.in_range(variable.start):
-            return variable.start
-        if point.safe_value is not None:
-            return point.safe_value
-        return point.minimum
 
     def _check_inputs(self, values: Mapping[str, float]) -> None:
         for key, value in values.items():
@@ -480,7 +472,7 @@ class ModbusDevice:
         words: dict[str, tuple[int, ...]] = {}
         points = []
         for point in self._written_points:
-            if only is not None and point.variable not in only:
+            if point.variable not in self._pending or (only is not None and point.variable not in only):
                 continue
             value = self._pending[point.variable]
             words[point.name] = (1 if value else 0,) if point.table.is_bit else point.codec.encode(value)
@@ -625,7 +617,7 @@ class ModbusDevice:
                 if self._primary[point.variable] is point:
                     new_values[self._index[point.variable]] = value
         for point in self._written_points:
-            new_values[self._index[point.variable]] = self._pending[point.variable]
+            new_values[self._index[point.variable]] = self._pending.get(point.variable, math.nan)
         self._values = new_values
         self._have_values = True
 

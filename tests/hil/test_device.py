@@ -75,9 +75,9 @@ def test_lock_step_device_matches_the_simulated_tank_within_codec_resolution(tan
         assert got[4] == want[4]
     assert device.faults == []
     # per step: one write for inputs + trigger (holding 0..6), one coil write, and four reads (holding
-    # 0..1 read-back, holding 22..23, input 0..15, discrete 0); setup: the same without the trigger plus
-    # the first heartbeat (holding 20); a further heartbeat write at most once per wall second
-    heartbeats = device.requests - (3 + 4) - 60 * 6
+    # 0..1 read-back, holding 22..23, input 0..15, discrete 0); setup: the first heartbeat (holding 20)
+    # and the four reads; a further heartbeat write at most once per wall second
+    heartbeats = device.requests - (1 + 4) - 60 * 6
     assert 0 <= heartbeats <= 5
 
 
@@ -171,9 +171,9 @@ def test_rate_limit_holds_values_between_polls_of_a_free_running_device(free_map
         for k in range(20):
             assert device.do_step(k * 0.01, 0.01).ok
         assert device.exchanges == 0  # within 10 s of the setup exchange: no step talks to the device
-        # the setup exchange only: writes of holding 0..4, holding 20 (heartbeat), coil 0; reads of
-        # discrete 0, holding 0..1 (read-back), holding 22..23, input 0..15
-        assert device.requests == 7
+        # the setup exchange only: the heartbeat (holding 20); reads of discrete 0, holding 0..1
+        # (read-back), holding 22..23, input 0..15
+        assert device.requests == 5
         device.close()
 
 
@@ -218,7 +218,21 @@ def test_device_values_are_numpy_arrays_in_the_order_asked(tank_map, served_tank
     device.setup(0.0, None, {})
     values = device.get_outputs(["heater_power", "tank_temperature"])
     assert isinstance(values, np.ndarray) and values.shape == (2,)
-    assert values[0] == 0.0 and values[1] == pytest.approx(313.15, rel=2.0**-24)
+    assert math.isnan(values[0])  # never set: the device keeps its own value, unknown to the master
+    assert values[1] == pytest.approx(313.15, rel=2.0**-24)
+    device.set_inputs({"heater_power": 1500.0})
+    assert device.do_step(0.0, 1.0).ok
+    assert list(device.get_outputs(["heater_power"])) == [1500.0]
+
+
+def test_inputs_never_set_keep_the_device_values(tank_map, served_tank, device_factory):
+    device = device_factory(tank_map, served_tank.port)
+    device.setup(0.0, None, {})
+    device.set_inputs({"heater_power": 1500.0})
+    assert device.do_step(0.0, 1.0).ok
+    assert served_tank.value("heater_power_set") == 1500.0
+    assert served_tank.value("ambient_temperature_set") == pytest.approx(283.15)  # the tank's start value
+    assert served_tank.value("external_heat_set") == 0.0
 
 
 def test_heartbeat_counter_is_written_once_per_interval(tank_map, served_tank, device_factory):

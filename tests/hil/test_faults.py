@@ -60,8 +60,8 @@ def test_latency_above_the_timeout_stops_the_run_with_time_and_point(rig):
     assert outcome.status is StepStatus.ERROR and outcome.time_reached == 2 * DT
     fault = device.faults[-1]
     assert (fault.kind, fault.time, fault.action) == (FaultKind.TIMEOUT, 2 * DT, "stop")
-    assert fault.point == "pump_on_set"  # the first request of the step: the coil write
-    assert "pump_on_set" in outcome.message and "timeout" in outcome.message
+    assert fault.point == "heater_power_set"  # the first request of the step: the set point write
+    assert "heater_power_set" in outcome.message and "timeout" in outcome.message
 
 
 def test_dropped_reply_is_a_timeout_fault(rig):
@@ -214,7 +214,7 @@ def test_reply_with_a_foreign_transaction_id_is_not_taken_as_the_answer(rig):
     (outcome,) = run(device, 1)
     assert outcome.ok  # held
     fault = device.faults[0]
-    assert fault.kind is FaultKind.TIMEOUT and fault.time == 0.0 and fault.point == "pump_on_set"
+    assert fault.kind is FaultKind.TIMEOUT and fault.time == 0.0 and fault.point == "heater_power_set"
     assert run(device, 1, start=1)[0].ok and device.faults[-1].kind is FaultKind.RECOVERED
 
 
