@@ -864,8 +864,10 @@ def load_system_file(path: str | os.PathLike[str]) -> SystemSpec:
 def check_system_file(path: str | os.PathLike[str], cache_dir: Path | None = None) -> list[Problem]:
     """Every problem in a system file: the file itself, then against the components it builds.
 
-    Components are built (and closed again) to learn their variables; a component that cannot be
-    built is one more problem and its connections are not checked further.
+    Components are built (and closed again, never set up) to learn their variables; a component that
+    cannot be built is one more problem and its connections are not checked further. A sound file is
+    finally handed to the master, which reports algebraic loops it refuses and settings that do not
+    fit together.
     """
     spec, problems = parse_system_file(path)
     components: dict[str, Component] = {}
@@ -904,8 +906,24 @@ def check_system_file(path: str | os.PathLike[str], cache_dir: Path | None = Non
             spec.settings,
             spec.outputs,
         )
-        problems.extend(validate(trimmed, built))
+        found = validate(trimmed, built)
+        problems.extend(found)
+        if not found and not unbuilt:
+            problems.extend(_master_problems(spec, built))
     finally:
         for comp in components.values():
             comp.close()
     return problems
+
+
+def _master_problems(spec: SystemSpec, components: Mapping[str, Component]) -> list[Problem]:
+    """Problems only the master sees: settings that do not fit together, algebraic loops it refuses."""
+    from kreislauf.master import AlgebraicLoopError, Master
+
+    try:
+        Master(spec, components)
+    except SystemFileError as exc:
+        return exc.problems
+    except AlgebraicLoopError as exc:
+        return [Problem(str(exc), spec.file_text)]
+    return []

@@ -210,3 +210,42 @@ def test_cli_run_writes_results_and_csv(tmp_path):
     assert data[-1, 0] == 3600.0
     bad = run_cli("run", str(good_file(tmp_path)), "--stop", "365x", cwd=tmp_path)
     assert bad.returncode == 2 and "'365x' is not a duration" in bad.stderr
+
+
+def test_check_reports_what_only_the_master_sees(tmp_path):
+    path = write(
+        tmp_path,
+        f"""
+connections = ["a.y -> b.u", "b.y -> a.u"]
+
+[master]
+adaptive = true
+
+[components.a]
+python = "{DOUBLES}:Gain"
+arguments = {{ can_rollback = false }}
+
+[components.b]
+python = "{DOUBLES}:Gain"
+step = "5min"
+""",
+    )
+    messages = [str(p) for p in check(path)]
+    assert len(messages) == 2, messages
+    assert "multi-rate components (b) need a fixed step" in messages[0]
+    assert "adaptive steps without rollback (a cannot roll back) need power bonds" in messages[1]
+    fixed = path.read_text().replace("adaptive = true", "").replace('step = "5min"', "")
+    path.write_text(fixed)
+    messages = [str(p) for p in check(path)]
+    assert len(messages) == 1 and "algebraic loop over" in messages[0]
+    assert "runs through a, which cannot roll back" in messages[0]
+
+
+def test_cli_run_draws_a_progress_bar_when_asked(tmp_path):
+    done = run_cli(
+        "run", str(good_file(tmp_path)), "--stop", "1d", "--step", "60s", "-o", "out", "--progress", cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    assert "100.0%" in done.stderr and "[" + "#" * 30 + "]" in done.stderr
+    quiet = run_cli("run", str(good_file(tmp_path)), "--stop", "1h", "-o", "out2", cwd=tmp_path)
+    assert "%" not in quiet.stderr  # stderr is not a terminal here
