@@ -86,9 +86,11 @@ class HeatCapacity(_Base):
         C: float | None = None,
         T0: float | None = None,
         G: float | None = None,
+        error_after: float | None = None,
     ):
         super().__init__(name, can_rollback)
         self.fail_after = fail_after
+        self.error_after = error_after
         self.defaults = {k: v for k, v in (("C", C), ("T0", T0), ("G", G)) if v is not None}
         P, In, Out = Causality.PARAMETER, Causality.INPUT, Causality.OUTPUT
         self.variables = {
@@ -134,6 +136,8 @@ class HeatCapacity(_Base):
         self.inputs = {"Q_in": 0.0, "T_neighbour": self.T}
 
     def do_step(self, t: float, dt: float) -> StepOutcome:
+        if self.error_after is not None and t >= self.error_after:
+            return StepOutcome(StepStatus.ERROR, t, "solver failed")
         q, t_nb = self.inputs["Q_in"], self.inputs["T_neighbour"]
         if self.G > 0:
             t_inf = t_nb + q / self.G

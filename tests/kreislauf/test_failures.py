@@ -10,7 +10,7 @@ import pytest
 from cosim_doubles import Gain, HeatCapacity
 
 from kreislauf.api import System
-from kreislauf.master import InputRangeError, NonFiniteValueError
+from kreislauf.master import InputRangeError, NonFiniteValueError, StepError, StepSizeError
 from kreislauf.results import ResultWriter, read_results, to_csv
 
 
@@ -93,3 +93,21 @@ def test_result_writer_bounds_memory_and_survives_an_exception(tmp_path):
     csv = to_csv(path, tmp_path / "r.csv")
     back = np.loadtxt(csv, delimiter=",", skiprows=1)
     np.testing.assert_allclose(back[:, 1], data["x"], rtol=1e-15)
+
+
+def test_a_step_error_names_the_component_and_keeps_the_steps_before(tmp_path):
+    a = HeatCapacity("a", C=2e6, T0=350.0, G=100.0)
+    b = HeatCapacity("b", C=1e6, T0=290.0, error_after=600.0)
+    system = System.from_components([a, b], ["b.T -> a.T_neighbour", "a.Q_cond -> b.Q_in"], step=60.0, stop=3600.0)
+    with pytest.raises(StepError) as info:
+        system.run(out_dir=tmp_path)
+    assert info.value.component == "b" and info.value.time == 600.0
+    assert "solver failed" in str(info.value)
+    assert read_results(tmp_path / "results.parquet")["time"][-1] == 600.0
+
+
+def test_adaptive_step_below_min_step_is_an_error(tmp_path):
+    system, _ = pair(step=600.0, stop="6h", adaptive=True, rtol=1e-9, atol=1e-9, min_step=300.0)
+    with pytest.raises(StepSizeError, match="below min_step = 300 s"):
+        system.run(out_dir=tmp_path)
+    assert read_results(tmp_path / "results.parquet")["time"].tolist() == [0.0]
