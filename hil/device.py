@@ -258,6 +258,7 @@ class ModbusDevice:
         self._fault_since: float | None = None
         self._have_values = False
         self._closed = False
+        self._set_up = False
         self._confirmed_time = 0.0
         self._time_known = True
         self._time_base = 0.0
@@ -279,6 +280,7 @@ class ModbusDevice:
                 raise ComponentError(self.name, "no writable point of the register map carries this parameter", key)
         self._check_inputs(parameters)
         self._pending = dict(parameters)
+        self._set_up = True
         self._start = start
         if self.fallback is not None:
             self.fallback.setup(start, stop, parameters)
@@ -355,13 +357,13 @@ class ModbusDevice:
     def close(self) -> None:
         """Write the safe values (best effort, one bounded attempt), disconnect, close the fallback.
 
-        Closing twice does nothing the second time.
+        Safe values are only written to a device that was set up; closing twice does nothing more.
         """
         if self._closed:
             return
         self._closed = True
         safe = {p.variable: p.safe_value for p in self._written_points if p.safe_value is not None}
-        if safe:
+        if safe and self._set_up:
             self._pending.update(safe)
             try:
                 self._connect(force=True)

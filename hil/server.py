@@ -2,7 +2,10 @@
 
 The server keeps a register image of every point in the map. Client writes land in the image (after
 the :class:`WriteGuard` allowed them); the component reads its inputs from the image and its outputs
-are published into it. Two ways of advancing the component:
+are published into it. An input the clients have not written yet is not passed to the component,
+which keeps its own start value (the register shows that start value as the map encodes it).
+
+Two ways of advancing the component:
 
 - ``free``: a task steps the component every ``period`` simulated seconds against the wall clock
   (absolute deadlines, see :mod:`kreislauf.hil.realtime`), whatever the clients do;
@@ -175,6 +178,7 @@ class DeviceServer:
         self.time = start_time
         self._image: dict[Table, dict[int, int]] = {t: {} for t in Table}
         self._failed_points: set[str] = set()
+        self._written: set[str] = set()
         device = register_map.device
         self._trigger = register_map.points.get(device.trigger) if device.trigger else None
         self._time_point = register_map.points.get(device.time) if device.time else None
@@ -324,10 +328,10 @@ class DeviceServer:
 
     def _step(self, dt: float) -> None:
         """Inputs from the image -> component -> outputs into the image. Raises ComponentError."""
-        inputs = {point.variable: self._load(point) for point in self._inputs}
+        inputs = {point.variable: self._load(point) for point in self._inputs if point.name in self._written}
         variables = self.component.variables
         for point in self._inputs:
-            if variables[point.variable].type is not VariableType.REAL:
+            if point.name in self._written and variables[point.variable].type is not VariableType.REAL:
                 inputs[point.variable] = float(round(inputs[point.variable]))
         try:
             self.component.set_inputs(inputs)
@@ -350,6 +354,7 @@ class DeviceServer:
         for point in self._inputs:
             if point.safe_value is not None:
                 self._store(point, point.safe_value)
+                self._written.add(point.name)
 
     # ------------------------------------------------------------------ PDU handling
 
@@ -404,6 +409,9 @@ class DeviceServer:
         for offset, word in enumerate(values):
             image[address + offset] = word
         end = address + len(values)
+        for point in self._inputs:
+            if point.table is table and address <= point.address < end:
+                self._written.add(point.name)
         if self._heartbeat is not None and table is Table.HOLDING and address <= self._heartbeat.address < end:
             self._last_heartbeat = time.monotonic()
         if self._trigger is not None and self.mode == "trigger" and table is Table.HOLDING:

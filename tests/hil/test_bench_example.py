@@ -1,0 +1,61 @@
+"""The bench example end to end: `kreislauf hil serve` in one process, the system file run in another
+(here: in the test process), gives the same results as the system with the simulated model."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from kreislauf.api import load
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+BENCH = REPO / "examples" / "bench"
+
+
+def test_bench_system_with_the_served_exchanger_matches_the_simulated_one(tmp_path, hx_fmu):
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "kreislauf",
+            "hil",
+            "serve",
+            str(hx_fmu),
+            "--map",
+            str(BENCH / "heat_exchanger_map.toml"),
+            "--port",
+            "0",
+            "--duration",
+            "60",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+        env=dict(os.environ),
+    )
+    try:
+        line = server.stdout.readline()
+        assert "127.0.0.1:" in line, line + server.stderr.read()
+        port = int(line.split("127.0.0.1:")[1].split()[0])
+        text = (BENCH / "heat_exchanger_bench.toml").read_text()
+        device_line = next(ln for ln in text.splitlines() if ln.startswith("device = "))
+        with_device = text.replace('map = "heat_exchanger_map.toml"', f'map = "{BENCH / "heat_exchanger_map.toml"}"')
+        with_device = with_device.replace("port = 5020", f"port = {port}")
+        with_model = text.replace(device_line, f'fmu = "{hx_fmu}"')  # the one-line swap
+        (tmp_path / "device.toml").write_text(with_device)
+        (tmp_path / "model.toml").write_text(with_model)
+        got = load(tmp_path / "device.toml").run(out_dir=tmp_path / "device").read()
+        want = load(tmp_path / "model.toml").run(out_dir=tmp_path / "model").read()
+    finally:
+        server.terminate()
+        out, err = server.communicate(timeout=10)
+    assert server.returncode == 0, err
+    assert "48 steps" in out
+    assert len(got["time"]) == 49
+    for name in ("time", "exchanger.heat_flow", "exchanger.fouling_resistance", "exchanger.loop_outlet_temperature"):
+        assert got[name].tobytes() == want[name].tobytes(), name  # float64 on the wire: identical
+    assert got["exchanger.fouling_resistance"][-1] > got["exchanger.fouling_resistance"][1] > 0.0
