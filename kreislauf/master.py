@@ -466,6 +466,7 @@ class Master:
                 for dep in deps:
                     adjacency[n_y + u_position[(i, dep)]].append(j)
                     feedthrough[j] = True
+        self._feedthrough = feedthrough
         plan: list[int | _Loop] = []
         for group in _strongly_connected(n_nodes, adjacency):
             if len(group) == 1 and group[0] not in adjacency[group[0]]:
@@ -538,6 +539,8 @@ class Master:
         for k, lo, hi in self._bounds[i]:
             value = values[k]
             if not lo <= value <= hi:
+                if value != value:  # NaN: name the component that produced it
+                    self._check_finite(t)
                 raise self._range_error(i, k, value, t)
         self.components[i].set_inputs(dict(zip(self.in_names[i], values, strict=False)))
 
@@ -689,8 +692,14 @@ class Master:
             self.y[self.y_slices[i]] = self._pending.pop(i)
 
     def _jacobi(self, t: float, h: float, n: int, stop: float) -> None:
-        u = self._extrapolated(self._coupled(self.y), h)
-        self._apply_conserving(u, h)
+        u = self.y[self.u_src]
+        if not self.u_identity:
+            u *= self.u_factor
+            u += self.u_offset
+        if self.settings.extrapolation:
+            u = self._extrapolated(u, h)
+        if self.conserving:
+            self._apply_conserving(u, h)
         values = u.tolist()
         if not self._multirate:
             y = self.y
@@ -786,27 +795,42 @@ class Master:
             self._gauss_seidel(t, h, n, stop)
         else:
             self._iterative(t, h)
-        self._check_finite(t + h, self._order)
         if algorithm != "iterative":
             self._resolve(t + h)
-            self._check_finite(t + h, self._plan_components)
+        self._check_finite(t + h)
         self._y_prev, self._h_prev = y_before, h
 
-    def _check_finite(self, t: float, order: Sequence[int]) -> None:
-        """Stop on NaN/inf, naming the first component in ``order`` that produced one."""
+    def _check_finite(self, t: float) -> None:
+        """Stop on NaN/inf, naming the component that produced it.
+
+        A value produced by a step shows in an output without direct feedthrough: those are searched
+        first, in stepping order (a NaN handed on by Gauss–Seidel shows up later in that order); then
+        every output in the order of the communication point's evaluation (upstream first).
+        """
         if math.isfinite(self.y.sum()):
             return
-        for i in list(order) + list(range(len(self.components))):
-            values = self.y[self.y_slices[i]]
-            bad = np.flatnonzero(~np.isfinite(values))
-            if bad.size:
+        bad_all = ~np.isfinite(self.y)
+        found = None
+        for i in self._order:
+            sl = self.y_slices[i]
+            hits = np.flatnonzero(bad_all[sl] & ~self._feedthrough[sl])
+            if hits.size:
+                found = sl.start + int(hits[0])
                 break
-        else:
+        if found is None:
+            for i in self._plan_components + list(range(len(self.components))):
+                sl = self.y_slices[i]
+                hits = np.flatnonzero(bad_all[sl])
+                if hits.size:
+                    found = sl.start + int(hits[0])
+                    break
+        if found is None:
             return  # the sum overflowed; every value is finite
-        cname, vname = self.y_owner[self.y_slices[i].start + int(bad[0])]
+        cname, vname = self.y_owner[found]
+        value = self.y[found]
         raise NonFiniteValueError(
             cname,
-            f"output is {values[bad[0]]} after the step to t = {t:g} s; the run stops here "
+            f"output is {value} after the step to t = {t:g} s; the run stops here "
             "(results up to the previous step are on disk)",
             variable=vname,
             time=t,
@@ -923,7 +947,6 @@ class Master:
         status, error = "failed", None
         self._time_reached = s.start
         n_ledger = len(self.ledger.names)
-        row = np.empty(1 + len(self.record_idx) + 3 * n_ledger)
         wall = time.perf_counter()
         writer = ResultWriter(results_path, self.columns(), meta, s.row_group_size)
         try:
@@ -933,12 +956,11 @@ class Master:
                     comp.setup(s.start, s.stop, params)
                 for i in range(len(self.components)):
                     self._read(i)
-                self._check_finite(s.start, range(len(self.components)))
                 self._resolve(s.start)
-                self._check_finite(s.start, self._plan_components)
+                self._check_finite(s.start)
                 self.ledger.start(self.y)
-                self._record(writer, row, s.start, n_ledger, initial=True)
-                self._loop(writer, row, n_ledger, show)
+                self._record(writer, s.start, n_ledger, initial=True)
+                self._loop(writer, n_ledger, show)
                 status = "ok"
         except BaseException as exc:
             error = f"{type(exc).__name__}: {exc}"
@@ -950,10 +972,11 @@ class Master:
             result = self._summary(results_path, summary_path, status, self._time_reached, error)
         return result
 
-    def _record(self, writer: ResultWriter, row: np.ndarray, t: float, n_ledger: int, initial: bool = False) -> None:
+    def _record(self, writer: ResultWriter, t: float, n_ledger: int, initial: bool = False) -> None:
+        row = writer.next_row()
         row[0] = t
         m = len(self.record_idx)
-        row[1 : 1 + m] = self.y[self.record_idx]
+        np.take(self.y, self.record_idx, out=row[1 : 1 + m])
         if n_ledger:
             if initial:
                 row[1 + m :] = 0.0
@@ -963,9 +986,9 @@ class Master:
                 row[1 + m :: 3] = sent
                 row[2 + m :: 3] = received
                 row[3 + m :: 3] = sent - received
-        writer.append(row)
+        writer.commit_row()
 
-    def _loop(self, writer: ResultWriter, row: np.ndarray, n_ledger: int, show: bool) -> None:
+    def _loop(self, writer: ResultWriter, n_ledger: int, show: bool) -> None:
         s = self.settings
         start, stop, h = s.start, s.stop, s.step
         t = start
@@ -988,7 +1011,7 @@ class Master:
             self.stats.steps += 1
             self.stats.smallest_step = min(self.stats.smallest_step, taken)
             self.stats.largest_step = max(self.stats.largest_step, taken)
-            self._record(writer, row, t, n_ledger)
+            self._record(writer, t, n_ledger)
             self._time_reached = t
             if show and (n & 63) == 0:
                 now = time.perf_counter()

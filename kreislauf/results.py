@@ -68,6 +68,16 @@ class ResultWriter:
         if self._fill == len(self._buffer):
             self.flush()
 
+    def next_row(self) -> np.ndarray:
+        """A view of the next row in memory, to fill in place and then :meth:`commit_row`."""
+        return self._buffer[self._fill]
+
+    def commit_row(self) -> None:
+        """Keep the row filled through :meth:`next_row`; written when the row group is full."""
+        self._fill += 1
+        if self._fill == len(self._buffer):
+            self.flush()
+
     def flush(self) -> None:
         """Write the rows held in memory as one row group."""
         if self._fill == 0 or self._writer is None:
