@@ -250,13 +250,6 @@ class DeviceServer:
         wall = time.perf_counter() - self._wall_start if self._wall_start else 0.0
         return self.deadlines.report(self.time - self.start_time, wall)
 
-    def wait_stopped(self, timeout: float | None = None) -> bool:
-        """Block until the server thread ends (or ``timeout``); True when it ended."""
-        if self._thread is None:
-            return True
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
-
     # ------------------------------------------------------------------ register image
 
     def _initialise_image(self) -> None:
