@@ -10,13 +10,16 @@ import difflib
 from collections.abc import Callable
 from functools import cache
 
-from kreislauf.models import heat_exchanger
+from kreislauf.models import anaerobic_digester, chp_unit, heat_exchanger, pyrolysis_reactor
 from kreislauf.models.declare import T_REF, Model, ModelDeclarationError, ModelInputError
 
 __all__ = ["MODELS", "T_REF", "Model", "ModelDeclarationError", "ModelInputError", "UnknownModelError", "get_model"]
 
 MODELS: dict[str, Callable[[], Model]] = {
     "fouling_heat_exchanger": heat_exchanger.build,
+    "pyrolysis_reactor": pyrolysis_reactor.build,
+    "anaerobic_digester": anaerobic_digester.build,
+    "chp_unit": chp_unit.build,
 }
 
 
