@@ -59,3 +59,42 @@ def test_bench_system_with_the_served_exchanger_matches_the_simulated_one(tmp_pa
     for name in ("time", "exchanger.heat_flow", "exchanger.fouling_resistance", "exchanger.loop_outlet_temperature"):
         assert got[name].tobytes() == want[name].tobytes(), name  # float64 on the wire: identical
     assert got["exchanger.fouling_resistance"][-1] > got["exchanger.fouling_resistance"][1] > 0.0
+
+
+def test_a_device_fault_stops_the_run_with_every_earlier_result_on_disk(tmp_path, hx_fmu, proxy_factory):
+    import json
+
+    import pytest
+
+    from kreislauf.fmu import FmuComponent
+    from kreislauf.hil import DeviceServer, load_register_map
+    from kreislauf.master import StepError
+    from kreislauf.results import read_results
+
+    server = DeviceServer(FmuComponent(hx_fmu), load_register_map(BENCH / "heat_exchanger_map.toml")).start()
+    try:
+        proxy = proxy_factory(server.port)
+        replies = []
+
+        def fail_from_the_eleventh_read(pdu: bytes) -> bytes:
+            if pdu[0] == 0x04:
+                replies.append(pdu)
+                if len(replies) > 11:  # the setup read and ten steps pass
+                    return bytes([0x84, 0x04])
+            return pdu
+
+        proxy.rewrite(fail_from_the_eleventh_read, n=10**6)
+        text = (BENCH / "heat_exchanger_bench.toml").read_text()
+        text = text.replace('map = "heat_exchanger_map.toml"', f'map = "{BENCH / "heat_exchanger_map.toml"}"')
+        (tmp_path / "system.toml").write_text(text.replace("port = 5020", f"port = {proxy.port}"))
+        with pytest.raises(StepError, match="exception 04") as info:
+            load(tmp_path / "system.toml").run(out_dir=tmp_path / "out")
+        assert info.value.time == 10 * 3600.0
+    finally:
+        server.stop()
+    results = read_results(tmp_path / "out" / "results.parquet")
+    assert list(results["time"]) == [k * 3600.0 for k in range(11)]  # t = 0 and the ten good steps
+    assert (results["exchanger.heat_flow"] > 0).all()
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["status"] == "failed" and "exception 04" in summary["error"]
+    assert summary["time_reached_s"] == 10 * 3600.0
