@@ -84,7 +84,7 @@ def test_connection_reset_is_a_connection_fault_and_the_device_reconnects(rig):
     assert device.faults[-1].kind is FaultKind.RECOVERED and device.faults[-1].time == 1.0
 
 
-def test_exception_response_is_reported_with_its_code_and_held(rig):
+def test_exception_response_is_reported_with_its_code_and_held(rig, served_tank):
     device, proxy = rig(policy="hold", hold_time=5.0)
     before = device.get_outputs(["tank_temperature"])[0]
     proxy.exception(0x06, n=1)  # server device busy
@@ -94,6 +94,8 @@ def test_exception_response_is_reported_with_its_code_and_held(rig):
     assert fault.kind is FaultKind.EXCEPTION and "exception 06" in fault.message
     assert device.get_outputs(["tank_temperature"])[0] == before  # last good value held
     assert run(device, 1, start=1)[0].ok and device.faults[-1].kind is FaultKind.RECOVERED
+    # the first trigger was refused, so the device caught up over both seconds in one step
+    assert (served_tank.time, served_tank.stats.steps) == (2.0, 1)
 
 
 def test_hold_is_bounded_in_time_then_the_run_stops(rig):
