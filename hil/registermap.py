@@ -218,7 +218,8 @@ class RegisterMap:
     def bind(self, variables: Mapping[str, Variable], component: str) -> None:
         """Check the map against a component's variables; :class:`RegisterMapError` names the point.
 
-        Every ``variable`` must exist; a writable point must carry an input or a parameter.
+        Every ``variable`` must exist, a point's ``unit`` (when both are given) must be the variable's,
+        and a writable point must carry an input or a parameter.
         """
         writable_causalities = (Causality.INPUT, Causality.PARAMETER)
         for point in self.points.values():
@@ -230,6 +231,13 @@ class RegisterMap:
                     self.source,
                     f"variable '{point.variable}' is not a variable of component '{component}'"
                     f"{_hint(point.variable, variables)}",
+                    point.name,
+                )
+            if point.unit is not None and variable.unit is not None and point.unit != variable.unit:
+                raise RegisterMapError(
+                    self.source,
+                    f"unit '{point.unit}' differs from the unit '{variable.unit}' of '{point.variable}' in component "
+                    f"'{component}'; scale and offset convert the wire value to the variable's unit",
                     point.name,
                 )
             if point.writable and variable.causality not in writable_causalities:

@@ -76,7 +76,9 @@ def test_unknown_variable_names_the_point_and_suggests_a_name(tank_map):
 
 
 def test_writable_point_on_an_output_is_rejected():
-    data = variant(lambda d: d["points"]["heater_power_set"].update(variable="tank_temperature"))
+    data = variant(
+        lambda d: d["points"]["heater_power_set"].update(variable="tank_temperature", unit="K", min=0.0, max=400.0)
+    )
     rmap = register_map_from_dict(data, source="bench.toml")
     with pytest.raises(RegisterMapError, match="needs an input or parameter"):
         rmap.bind(tank_variables(), "tank")
@@ -150,3 +152,11 @@ def test_the_format_page_documents_every_field():
     page = (REPO / "docs" / "hil-register-maps.md").read_text()
     for name in [*DEVICE_FIELDS, *POINT_FIELDS]:
         assert f"`{name}`" in page, name
+
+
+def test_a_unit_other_than_the_variables_is_rejected():
+    data = variant(lambda d: d["points"]["heat_loss"].update(unit="kW"))
+    rmap = register_map_from_dict(data, source="bench.toml")
+    with pytest.raises(RegisterMapError) as info:
+        rmap.bind(tank_variables(), "tank")
+    assert info.value.point == "heat_loss" and "unit 'kW' differs from the unit 'W'" in str(info.value)
