@@ -374,3 +374,38 @@ def test_an_output_without_a_sentinel_that_cannot_be_encoded_reads_as_exception_
         assert client.convert_from_registers(client.read_input_registers(0, count=2, device_id=1).registers, F32) == 1e6
         reply = client.read_input_registers(9, count=1, device_id=1)
         assert reply.isError() and reply.exception_code == ExceptionCode.SERVER_DEVICE_FAILURE
+
+
+def test_a_reader_never_sees_a_half_published_step(served_tank):
+    import threading
+
+    stepper = ModbusTcpClient("127.0.0.1", port=served_tank.port, timeout=2.0, retries=0)
+    reader = ModbusTcpClient("127.0.0.1", port=served_tank.port, timeout=2.0, retries=0)
+    assert stepper.connect() and reader.connect()
+    seen: list[tuple[float, float]] = []
+    errors: list[str] = []
+
+    def step() -> None:
+        trigger = stepper.convert_to_registers(10000, U32)
+        for _ in range(150):
+            if stepper.write_registers(5, trigger, device_id=1).isError():
+                errors.append("trigger refused")
+                return
+
+    try:
+        stepper.write_registers(0, stepper.convert_to_registers(12000.0, F32), device_id=1)
+        thread = threading.Thread(target=step)
+        thread.start()
+        while thread.is_alive():
+            regs = reader.read_input_registers(0, count=14, device_id=1).registers
+            seen.append(
+                (reader.convert_from_registers(regs[10:14], F64), reader.convert_from_registers(regs[0:2], F32))
+            )
+        thread.join(timeout=30)
+    finally:
+        stepper.close()
+        reader.close()
+    assert not errors and len(seen) > 10
+    assert len({t for t, _ in seen}) > 5  # the reader saw the tank at many different times
+    for model_time, temperature in seen:  # each read is one consistent state: T(t) of the closed form
+        assert temperature == pytest.approx(tank_temperature(model_time, 313.15, 283.15, 12000.0), rel=2.0**-23)
