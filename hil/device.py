@@ -102,6 +102,18 @@ class DeviceFault:
     message: str
     action: str
 
+    def as_dict(self) -> dict[str, object]:
+        """The fault as plain JSON-ready values (for a run's summary)."""
+        return {
+            "time_s": self.time,
+            "wall_time": self.wall_time,
+            "component": self.component,
+            "point": self.point,
+            "kind": self.kind.value,
+            "message": self.message,
+            "action": self.action,
+        }
+
     def __str__(self) -> str:
         where = f", point '{self.point}'" if self.point else ""
         return (

@@ -6,6 +6,7 @@ with the simulated time of the step and the point concerned.
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -60,6 +61,8 @@ def test_latency_above_the_timeout_stops_the_run_with_time_and_point(rig):
     assert outcome.status is StepStatus.ERROR and outcome.time_reached == 2 * DT
     fault = device.faults[-1]
     assert (fault.kind, fault.time, fault.action) == (FaultKind.TIMEOUT, 2 * DT, "stop")
+    record = json.loads(json.dumps(fault.as_dict()))
+    assert (record["time_s"], record["kind"], record["point"]) == (2.0, "timeout", "heater_power_set")
     assert fault.point == "heater_power_set"  # the first request of the step: the set point write
     assert "heater_power_set" in outcome.message and "timeout" in outcome.message
 
