@@ -157,3 +157,14 @@ def test_exported_fmu_validates_and_its_counters_close_the_balance(chp_fmus, ver
     assert np.all(res["load"][stopped] == 0.0)
     assert res["operating_time"][-1] == pytest.approx(1.5 * HOUR, rel=1e-9)
     assert res["load"][-1] == 1.0
+
+
+def test_digester_methane_carries_the_same_chemical_power_into_the_engine(chp):
+    """The digester's biogas port (molar flow x molar LHV) and the engine's fuel port (mass flow x LHV)
+    count the same methane with the same energy."""
+    ad = get_model("anaerobic_digester")
+    gas = ad.evaluate()
+    engine = chp.evaluate(methane_mass_flow=float(gas["methane_mass_flow"]), minimum_load=0.2)
+    assert float(engine["load"]) > 0
+    assert abs(float(engine["surplus_methane_mass_flow"])) <= 1e-12 * float(gas["methane_mass_flow"])
+    assert float(engine["fuel_power"]) == pytest.approx(-float(gas["biogas_power"]), rel=1e-12)

@@ -211,3 +211,21 @@ def test_exported_fmu_validates_and_conserves_mass_and_energy(reactor, reactor_f
     assert np.max(np.abs(res["feed_received"] - left - (held - held[0]))) <= 1e-6 * res["feed_received"][-1]
     assert res["heat_to_loop"][-1] > 0
     assert 0.0 <= res["char_yield"][-1] <= 1.0
+
+
+def test_drying_a_wet_batch_cools_the_reactor_as_the_latent_and_sensible_heats_demand(reactor):
+    """Adiabatic batch of water evaporating, steam leaving at T: with u = C_r + m c_w and
+    beta = c_steam - c_water, d(dh + beta dT)/(dh + beta dT) = (beta / c_w) du/u, so
+    dh + beta dT_end = (dh + beta dT_0) (C_r / (C_r + m_0 c_w))^(beta / c_w) once all water is gone.
+    dh = 2.501 MJ/kg is the enthalpy of vaporisation of water at 0 degC (steam tables)."""
+    c_r, m0, t0 = 1e5, 1.0, 823.15
+    dh, c_w, c_s = 2.501e6, 4186.0, 2000.0
+    beta = c_s - c_w
+    res = simulate(reactor, 120.0, 60.0, rtol=1e-10, atol=1e-12, inputs={"dry_feed_mass_flow": 0.0},
+                   parameters={"reactor_heat_capacity": c_r, "moisture_holdup_start": m0, "loss_conductance": 0.0,
+                               "temperature_controller_gain": 0.0, "solids_residence_time": 1e15,
+                               "reactor_temperature_start": t0})
+    assert res["moisture_holdup"][-1] < 1e-9 * m0
+    dt_end = ((dh + beta * (t0 - 273.15)) * (c_r / (c_r + m0 * c_w)) ** (beta / c_w) - dh) / beta
+    assert res["reactor_temperature"][-1] - 273.15 == pytest.approx(dt_end, rel=1e-7)
+    assert res["steam_discharged"][-1] == pytest.approx(m0, rel=1e-9)
