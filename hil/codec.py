@@ -171,11 +171,31 @@ class Codec:
             raise CodecError(f"scale must be a finite non-zero number, got {self.scale!r}")
         if not math.isfinite(self.offset):
             raise CodecError(f"offset must be finite, got {self.offset!r}")
+        # resolved once: decoding sits on the per-step path of a device
+        count = register_count(self.data_type)
+        object.__setattr__(self, "_count", count)
+        object.__setattr__(self, "_value_struct", struct.Struct(_FORMAT[self.data_type]))
+        object.__setattr__(self, "_words_struct", struct.Struct(f">{count}H"))
+        object.__setattr__(self, "_little", self.word_order is WordOrder.LITTLE)
+        object.__setattr__(self, "_bool", self.data_type is DataType.BOOL)
 
     @property
     def count(self) -> int:
         """Registers per value."""
-        return register_count(self.data_type)
+        return self._count
+
+    def raw(self, registers: Sequence[int]) -> int | float:
+        """The raw wire number in ``registers`` (as :func:`decode_raw`, resolved once per codec)."""
+        if len(registers) != self._count:
+            raise CodecError(f"{self.data_type.value} spans {self._count} register(s), got {len(registers)}")
+        words = registers[::-1] if self._little else registers
+        try:
+            (raw,) = self._value_struct.unpack(self._words_struct.pack(*words))
+        except struct.error:
+            raise CodecError(f"a register value of {list(registers)} is outside 0..65535") from None
+        if self._bool:
+            return 1 if raw else 0
+        return raw
 
     @property
     def resolution(self) -> float:
@@ -214,11 +234,11 @@ class Codec:
         """True when ``registers`` carry the device's not-available sentinel."""
         if self.not_available is None:
             return False
-        return decode_raw(registers, self.data_type, self.word_order) == self.not_available
+        return self.raw(registers) == self.not_available
 
     def decode(self, registers: Sequence[int]) -> float:
         """The engineering value in ``registers``; NaN for the not-available sentinel."""
-        raw = decode_raw(registers, self.data_type, self.word_order)
+        raw = self.raw(registers)
         if self.not_available is not None and raw == self.not_available:
             return math.nan
         return raw * self.scale + self.offset

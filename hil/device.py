@@ -67,6 +67,7 @@ __all__ = [
 _log = logging.getLogger(__name__)
 
 _FIRST_RECONNECT_DELAY = 0.05
+_VALUE, _READBACK, _TIME = 0, 1, 2  # roles of the points in a read
 
 
 class FaultPolicy(str, enum.Enum):
@@ -252,6 +253,15 @@ class ModbusDevice:
         self._read_spans = plan_spans(readable, settings.max_read_registers)
         self._names = sorted(self.variables)
         self._index = {n: i for i, n in enumerate(self._names)}
+        self._read_plan = [
+            (
+                span,
+                f"reading {span.table.value} {span.address}..{span.address + span.count - 1}",
+                [self._plan_entry(point, span) for point in span.points],
+            )
+            for span in self._read_spans
+        ]
+        self._readers: dict[Table, Callable] = {}
         self._values = np.full(len(self._names), math.nan)
         self._pending: dict[str, float] = {}
         self._written_words: dict[str, tuple[int, ...]] = {}
@@ -388,6 +398,16 @@ class ModbusDevice:
 
     # ------------------------------------------------------------------ helpers
 
+    def _plan_entry(self, point: Point, span: Span) -> tuple[Point, int, int, int, int]:
+        """How a read point is handled: (point, start, end in the reply, role, variable index or -1)."""
+        start = point.address - span.address
+        if point.writable and point.readback:
+            return (point, start, start + point.count, _READBACK, -1)
+        if point is self._time_point:
+            return (point, start, start + point.count, _TIME, -1)
+        primary = self._primary.get(point.variable) is point
+        return (point, start, start + point.count, _VALUE, self._index[point.variable] if primary else -1)
+
     def _check_inputs(self, values: Mapping[str, float]) -> None:
         for key, value in values.items():
             point = self._input_points.get(key)
@@ -451,6 +471,12 @@ class ModbusDevice:
                 reconnect=False,
             )
         self._client = client
+        self._readers = {
+            Table.HOLDING: client.read_holding_registers,
+            Table.INPUT: client.read_input_registers,
+            Table.COIL: client.read_coils,
+            Table.DISCRETE_INPUT: client.read_discrete_inputs,
+        }
         self._reconnect_delay = _FIRST_RECONNECT_DELAY
 
     def _disconnect(self) -> None:
@@ -573,11 +599,10 @@ class ModbusDevice:
 
     def _read_time(self) -> float:
         point = self._time_point
-        reader = {Table.HOLDING: self._client.read_holding_registers, Table.INPUT: self._client.read_input_registers}
         reply = self._call(
             f"reading {point.table.value} {point.address}",
             [point],
-            reader[point.table],
+            self._readers[point.table],
             point.address,
             count=point.count,
         )
@@ -588,17 +613,9 @@ class ModbusDevice:
         return point.codec.decode(reply.registers)
 
     def _read(self, t: float, target: float | None) -> None:
-        client = self._client
-        readers = {
-            Table.HOLDING: client.read_holding_registers,
-            Table.INPUT: client.read_input_registers,
-            Table.COIL: client.read_coils,
-            Table.DISCRETE_INPUT: client.read_discrete_inputs,
-        }
         new_values = self._values.copy()
-        for span in self._read_spans:
-            what = f"reading {span.table.value} {span.address}..{span.address + span.count - 1}"
-            reply = self._call(what, span.points, readers[span.table], span.address, count=span.count)
+        for span, what, entries in self._read_plan:
+            reply = self._call(what, span.points, self._readers[span.table], span.address, count=span.count)
             words = reply.bits if span.table.is_bit else reply.registers
             if len(words) < span.count or (not span.table.is_bit and len(words) != span.count):
                 raise _Fault(
@@ -606,30 +623,32 @@ class ModbusDevice:
                     f"{what}: the reply carries {len(words)} values for {span.count} requested",
                     span.points[0].name,
                 )
-            for point in span.points:
-                offset = point.address - span.address
-                chunk = tuple(int(w) for w in words[offset : offset + point.count])
-                if point.writable and point.readback and point.name in self._written_words:
-                    if chunk != self._written_words[point.name]:
+            for point, start, end, role, index in entries:
+                if role == _READBACK:
+                    written = self._written_words.get(point.name)
+                    if written is not None and tuple(int(w) for w in words[start:end]) != written:
                         raise _Fault(
                             FaultKind.READBACK,
-                            f"read back {chunk} after writing {self._written_words[point.name]}",
+                            f"read back {tuple(int(w) for w in words[start:end])} after writing {written}",
                             point.name,
                         )
                     continue
                 if point.table.is_bit:
-                    value = float(chunk[0])
-                elif point.codec.is_not_available(chunk):
-                    raise _Fault(FaultKind.NOT_AVAILABLE, "the device reports the value as not available", point.name)
+                    value = 1.0 if words[start] else 0.0
                 else:
-                    value = point.codec.decode(chunk)
-                if point is self._time_point:
+                    codec = point.codec
+                    raw = codec.raw(words[start:end])
+                    if codec.not_available is not None and raw == codec.not_available:
+                        raise _Fault(
+                            FaultKind.NOT_AVAILABLE, "the device reports the value as not available", point.name
+                        )
+                    value = raw * codec.scale + codec.offset
+                if role == _TIME:
                     if target is not None:
                         self._check_time(target, value)
                     self._device_time = value
-                    continue
-                if self._primary[point.variable] is point:
-                    new_values[self._index[point.variable]] = value
+                elif index >= 0:
+                    new_values[index] = value
         for point in self._written_points:
             new_values[self._index[point.variable]] = self._pending.get(point.variable, math.nan)
         self._values = new_values

@@ -162,3 +162,19 @@ def test_wrong_register_count_is_an_error():
 def test_zero_scale_is_rejected():
     with pytest.raises(CodecError, match="scale"):
         Codec(DataType.INT16, scale=0.0)
+
+
+@given(
+    st.sampled_from(list(DataType)),
+    st.sampled_from(list(WordOrder)),
+    st.lists(st.integers(0, 0xFFFF), min_size=5, max_size=5),
+)
+def test_codec_raw_agrees_with_decode_raw(data_type, order, words):
+    codec = Codec(data_type, order)
+    chunk = words[: register_count(data_type)]
+    a, b = codec.raw(chunk), decode_raw(chunk, data_type, order)
+    assert a == b or (math.isnan(a) and math.isnan(b))
+    with pytest.raises(CodecError):
+        codec.raw([*chunk[:-1], 0x10000])
+    with pytest.raises(CodecError):
+        codec.raw(words[: register_count(data_type) + 1])
