@@ -128,7 +128,8 @@ class DeviceServer:
     own. ``port=0`` picks a free port, see :attr:`port`. In free mode a map with a heartbeat
     ``timeout`` arms a watchdog: without a heartbeat write for that long, the writable points get
     their safe values. A free-running server that falls behind by more than a period re-bases its
-    schedule instead of catching up.
+    schedule instead of catching up; when the component fails, the server answers every request
+    with exception 04 (server device failure) rather than serve values that no longer advance.
     """
 
     def __init__(
@@ -179,6 +180,7 @@ class DeviceServer:
         self._image: dict[Table, dict[int, int]] = {t: {} for t in Table}
         self._failed_points: set[str] = set()
         self._written: set[str] = set()
+        self._stopped_by_error = False
         device = register_map.device
         self._trigger = register_map.points.get(device.trigger) if device.trigger else None
         self._time_point = register_map.points.get(device.time) if device.time else None
@@ -361,6 +363,8 @@ class DeviceServer:
         handler = _HANDLERS.get(function)
         if handler is None:
             return self._exception(function, ExceptionCode.ILLEGAL_FUNCTION)
+        if self._stopped_by_error:
+            return self._exception(function, ExceptionCode.SERVER_DEVICE_FAILURE)
         try:
             return handler(self, function, data)
         except ComponentError as exc:
@@ -497,6 +501,7 @@ class DeviceServer:
                 self._step(self.period)
             except ComponentError as exc:
                 self.stats.step_errors.append(str(exc))
+                self._stopped_by_error = True
                 return
             if overrun:
                 t0 = now - tick * wall_period

@@ -409,3 +409,14 @@ def test_a_reader_never_sees_a_half_published_step(served_tank):
     assert len({t for t, _ in seen}) > 5  # the reader saw the tank at many different times
     for model_time, temperature in seen:  # each read is one consistent state: T(t) of the closed form
         assert temperature == pytest.approx(tank_temperature(model_time, 313.15, 283.15, 12000.0), rel=2.0**-23)
+
+
+def test_a_free_running_component_that_fails_turns_every_answer_into_exception_04(free_map, client_factory):
+    with DeviceServer(FailingTank(), free_map, period=0.01) as server:
+        client = client_factory(server.port)
+        deadline = time.monotonic() + 5
+        while not server.stats.step_errors and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert "solver diverged" in server.stats.step_errors[0]
+        reply = client.read_input_registers(0, count=2, device_id=1)
+        assert reply.isError() and reply.exception_code == ExceptionCode.SERVER_DEVICE_FAILURE
