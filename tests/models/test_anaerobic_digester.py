@@ -14,7 +14,7 @@ from fmpy.validation import validate_fmu
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kreislauf.fmu import export_fmu
+from kreislauf.fmu import FmuComponent, export_fmu
 from kreislauf.models import get_model
 from kreislauf.models.simulate import simulate
 
@@ -162,3 +162,29 @@ def test_exported_fmu_reaches_the_steady_state_and_its_counters_balance(ad_fmus,
     assert res["methane_production_rate"][-1] * DAY == pytest.approx(expected["methane_rate_per_day"], rel=1e-4)
     balance = res["stored_energy"] - res["stored_energy"][0] - sum(res[c] for c in counters)
     assert np.max(np.abs(balance)) <= 1e-5 * res["feed_energy"][-1]
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(
+    st.tuples(st.floats(0.0, 0.6), st.floats(0.0, 40.0), st.floats(0.0, 100.0), st.floats(0.1, 20.0)),
+    min_size=1, max_size=8,
+))
+def test_fmu_counters_balance_the_stored_energy_over_random_feed_sequences(ad_fmus, steps):
+    comp = FmuComponent(ad_fmus[3], "digester")
+    counters = [f"{p}_energy" for p in ("feed", "effluent", "biogas", "conversion")]
+    names = ["stored_energy", *counters, "acidogens", "methanogens", "substrate", "vfa"]
+    try:
+        comp.setup(0.0, None, {})
+        before = comp.get_outputs(names)
+        t = 0.0
+        for d, s1_in, s2_in, days in steps:
+            comp.set_inputs({"feed_flow": d * VOLUME / DAY, "feed_substrate": s1_in, "feed_vfa": s2_in})
+            assert comp.do_step(t, days * DAY).ok
+            t += days * DAY
+        after = comp.get_outputs(names)
+    finally:
+        comp.close()
+    delta = after - before
+    throughput = float(np.sum(np.abs(after[1:5]))) + 1.0
+    assert abs(delta[0] - float(np.sum(delta[1:5]))) <= 1e-5 * throughput
+    assert np.all(after[5:] >= -1e-9)

@@ -10,7 +10,7 @@ from fmpy.validation import validate_fmu
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kreislauf.fmu import export_fmu
+from kreislauf.fmu import FmuComponent, export_fmu
 from kreislauf.models import ModelInputError, get_model
 
 HOUR = 3600.0
@@ -168,3 +168,26 @@ def test_digester_methane_carries_the_same_chemical_power_into_the_engine(chp):
     assert float(engine["load"]) > 0
     assert abs(float(engine["surplus_methane_mass_flow"])) <= 1e-12 * float(gas["methane_mass_flow"])
     assert float(engine["fuel_power"]) == pytest.approx(-float(gas["biogas_power"]), rel=1e-12)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(
+    st.tuples(st.floats(0.0, 0.05), st.floats(0.0, 1.0), st.one_of(st.just(0.0), st.floats(0.1, 30.0)),
+              st.floats(300.0, 367.0), st.floats(1.0, 7200.0)),
+    min_size=1, max_size=8,
+))
+def test_fmu_counters_sum_to_zero_over_random_input_sequences(chp_fmus, steps):
+    comp = FmuComponent(chp_fmus[3], "chp")
+    counters = [f"{p}_energy" for p in ("fuel", "generator", "losses", "water_inlet", "water_outlet")]
+    try:
+        comp.setup(0.0, None, {})
+        t = 0.0
+        for offer, limit, m_w, t_in, dt in steps:
+            comp.set_inputs({"methane_mass_flow": offer, "load_limit": limit, "water_mass_flow": m_w,
+                             "water_inlet_temperature": t_in})
+            assert comp.do_step(t, dt).ok
+            t += dt
+        after = comp.get_outputs(counters)
+    finally:
+        comp.close()
+    assert abs(float(np.sum(after))) <= 1e-9 * float(np.sum(np.abs(after))) + 1e-6

@@ -14,7 +14,7 @@ from fmpy.validation import validate_fmu
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kreislauf.fmu import export_fmu
+from kreislauf.fmu import FmuComponent, export_fmu
 from kreislauf.models import get_model
 from kreislauf.models.pyrolysis_reactor import CHAN, DI_BLASI_BRANCA, THURNER_MANN
 from kreislauf.models.simulate import simulate
@@ -229,3 +229,35 @@ def test_drying_a_wet_batch_cools_the_reactor_as_the_latent_and_sensible_heats_d
     dt_end = ((dh + beta * (t0 - 273.15)) * (c_r / (c_r + m0 * c_w)) ** (beta / c_w) - dh) / beta
     assert res["reactor_temperature"][-1] - 273.15 == pytest.approx(dt_end, rel=1e-7)
     assert res["steam_discharged"][-1] == pytest.approx(m0, rel=1e-9)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(
+    st.tuples(st.floats(0.0, 0.2), st.floats(0.0, 0.6), st.floats(0.0, 5e5), st.floats(650.0, 950.0),
+              st.floats(0.0, 1.0), st.one_of(st.just(0.0), st.floats(0.1, 20.0)), st.floats(1.0, 1800.0)),
+    min_size=1, max_size=8,
+))
+def test_fmu_counters_close_mass_and_energy_over_random_input_sequences(reactor, reactor_fmus, steps):
+    comp = FmuComponent(reactor_fmus[3], "pyrolysis")
+    counters = [f"{p}_energy" for p in reactor.ports]
+    names = ["stored_energy", *counters, "feed_received", *OUTFLOWS, *MASS_STATES]
+    try:
+        comp.setup(0.0, None, {})
+        before = comp.get_outputs(names)
+        t = 0.0
+        for feed, moisture, aux, t_set, f_tar, m_loop, dt in steps:
+            comp.set_inputs({"dry_feed_mass_flow": feed, "feed_moisture": moisture, "auxiliary_fuel_power": aux,
+                             "reactor_temperature_setpoint": t_set, "tar_burn_fraction": f_tar,
+                             "loop_mass_flow": m_loop})
+            assert comp.do_step(t, dt).ok
+            t += dt
+        delta = dict(zip(names, comp.get_outputs(names) - before, strict=True))
+        after = dict(zip(names, comp.get_outputs(names), strict=True))
+    finally:
+        comp.close()
+    throughput = sum(abs(after[c]) for c in counters) + 1.0
+    assert abs(delta["stored_energy"] - sum(delta[c] for c in counters)) <= 1e-5 * throughput
+    held = sum(delta[n] for n in MASS_STATES)
+    assert abs(delta["feed_received"] - sum(delta[n] for n in OUTFLOWS) - held) <= 1e-8 * (after["feed_received"] + 1)
+    for name in MASS_STATES:
+        assert after[name] >= -1e-9 * (after["feed_received"] + 1), name
