@@ -14,9 +14,10 @@ Each :meth:`ModbusDevice.do_step` is one *exchange* with the device:
 Every call is bounded: one attempt (``retries=0``) of at most ``timeout`` seconds (from the map,
 default 0.2 s). After a failed call the connection is closed, so a late reply can never be taken
 for the answer to a later request, and reconnects are attempted with a back-off doubling from
-50 ms up to ``reconnect_delay_max``. A device is polled at most once per ``min_interval`` wall
-seconds (rate limit): in free-running mode a step inside that interval keeps the last values, in
-lock-step mode it waits.
+50 ms up to ``reconnect_delay_max``. A connection idle for longer than ``idle_reconnect`` (map,
+default 10 s) is replaced by a fresh one before the exchange, since devices close idle
+connections. A device is polled at most once per ``min_interval`` wall seconds (rate limit): in
+free-running mode a step inside that interval keeps the last values, in lock-step mode it waits.
 
 What happens on a fault is the :class:`FaultPolicy`. Every fault is recorded as a
 :class:`DeviceFault` (simulation time, wall time, point, kind, action) in :attr:`ModbusDevice.faults`
@@ -272,6 +273,7 @@ class ModbusDevice:
         self.requests = 0
         self.fallen_back = False
         self._client: ModbusTcpClient | None = None
+        self._last_activity = 0.0
         self._reconnect_delay = _FIRST_RECONNECT_DELAY
         self._next_connect = 0.0
         self._last_exchange: float | None = None
@@ -450,9 +452,12 @@ class ModbusDevice:
         return StepOutcome(StepStatus.ERROR, t, f"device '{self.name}'{where}: {fault.kind.value}: {message}")
 
     def _connect(self, force: bool = False) -> None:
-        if self._client is not None:
-            return
         now = self._clock()
+        if self._client is not None:
+            if now - self._last_activity <= self.register_map.device.idle_reconnect:
+                return
+            # devices close idle connections; a fresh one avoids a spurious fault on a slow poll
+            self._disconnect()
         if not force and now < self._next_connect:
             raise _Fault(
                 FaultKind.CONNECTION,
@@ -471,6 +476,7 @@ class ModbusDevice:
                 reconnect=False,
             )
         self._client = client
+        self._last_activity = now
         self._readers = {
             Table.HOLDING: client.read_holding_registers,
             Table.INPUT: client.read_input_registers,
@@ -498,6 +504,7 @@ class ModbusDevice:
             raise _Fault(FaultKind.CONNECTION, f"{what}: {exc}", points[0].name) from None
         if reply is None:
             raise _Fault(FaultKind.TIMEOUT, f"{what}: no reply", points[0].name)
+        self._last_activity = self._clock()
         if reply.isError():
             code = getattr(reply, "exception_code", None)
             raise _Fault(

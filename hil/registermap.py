@@ -96,6 +96,7 @@ DEVICE_FIELDS: dict[str, tuple[tuple[type, ...], str]] = {
     "timeout": ((int, float), "seconds to wait for one reply, > 0 (default 0.2)"),
     "reconnect_delay_max": ((int, float), "cap of the reconnect back-off in seconds (default 1.0)"),
     "min_interval": ((int, float), "rate limit: least wall-clock seconds between exchanges (default 0)"),
+    "idle_reconnect": ((int, float), "reconnect before an exchange after this many idle seconds (default 10)"),
     "max_read_registers": ((int,), "registers per read request, 1..125 (default 125)"),
     "max_write_registers": ((int,), "registers per write request, 1..123 (default 123)"),
     "trigger": ((str,), "writable point that advances the device by the value written (dt, s)"),
@@ -186,6 +187,7 @@ class DeviceSettings:
     timeout: float = 0.2
     reconnect_delay_max: float = 1.0
     min_interval: float = 0.0
+    idle_reconnect: float = 10.0
     max_read_registers: int = 125
     max_write_registers: int = 123
     trigger: str | None = None
@@ -312,6 +314,7 @@ def _device(source: str, data: Mapping[str, Any]) -> DeviceSettings:
         timeout=_positive(source, "[device] timeout", data.get("timeout", 0.2)),
         reconnect_delay_max=_positive(source, "[device] reconnect_delay_max", data.get("reconnect_delay_max", 1.0)),
         min_interval=min_interval,
+        idle_reconnect=_positive(source, "[device] idle_reconnect", data.get("idle_reconnect", 10.0)),
         max_read_registers=max_read,
         max_write_registers=max_write,
         trigger=data.get("trigger"),

@@ -145,7 +145,7 @@ class DeviceServer:
         start_time: float = 0.0,
         parameters: Mapping[str, float] | None = None,
         max_connections: int = 8,
-        idle_timeout: float = 60.0,
+        idle_timeout: float = 600.0,
     ):
         register_map.bind(component.variables, component.name)
         self.component = component

@@ -31,6 +31,7 @@ class FaultProxy:
         self.upstream = (upstream_host, upstream_port)
         self.port = 0
         self.replies = 0
+        self.connections = 0
         self.injected: list[str] = []
         self._lock = threading.Lock()
         self._delay = 0.0
@@ -152,6 +153,7 @@ class FaultProxy:
             return self._delay, None, None
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
         try:
             up_reader, up_writer = await asyncio.open_connection(*self.upstream)
         except OSError:

@@ -247,3 +247,36 @@ def test_values_the_map_cannot_carry_are_faults_at_the_device(tank_map, proxy_fa
     finally:
         device.close()
         server.stop()
+
+
+def test_an_idle_connection_is_replaced_before_it_can_fail(tank_map, served_tank, proxy_factory):
+    now = [0.0]
+    proxy = proxy_factory(served_tank.port)
+    device = ModbusDevice("tank", tank_map, "127.0.0.1", proxy.port, clock=lambda: now[0])
+    try:
+        device.setup(0.0, None, {})
+        assert device.do_step(0.0, DT).ok
+        assert proxy.connections == 1
+        now[0] = 9.0  # idle 9 s: within the default 10 s, the connection is kept
+        assert device.do_step(DT, DT).ok
+        now[0] = 30.0  # idle 21 s: a fresh connection first
+        assert device.do_step(2 * DT, DT).ok
+        assert proxy.connections == 2 and device.faults == []
+    finally:
+        device.close()
+
+
+def test_a_device_closing_idle_connections_causes_no_fault(free_map, tank_map):
+    from dataclasses import replace
+
+    quick = replace(free_map, device=replace(free_map.device, idle_reconnect=0.1))
+    with DeviceServer(HeatedTank(), quick, period=0.01, idle_timeout=0.3) as server:
+        device = ModbusDevice("tank", quick, "127.0.0.1", server.port, policy="stop")
+        try:
+            device.setup(0.0, None, {})
+            for k in range(3):
+                time.sleep(0.5)  # longer than the server keeps an idle connection
+                assert device.do_step(k * DT, DT).ok
+            assert device.faults == []
+        finally:
+            device.close()
