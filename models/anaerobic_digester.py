@@ -131,7 +131,7 @@ def build() -> Model:
                  description="S2, volatile fatty acids")
     z = m.state("alkalinity", unit="mol/m3", start=50.0, min=0.0, max=1e4, nominal=50.0,
                 description="Z, alkalinity")
-    c = m.state("inorganic_carbon", unit="mol/m3", start=40.0, min=0.0, max=1e4, nominal=50.0,
+    c = m.state("inorganic_carbon", unit="mol/m3", start=60.0, min=0.0, max=1e4, nominal=50.0,
                 description="C, total inorganic carbon")
 
     d = m.output("dilution_rate", flow / volume, unit="1/s", min=0.0, description="D, dilution rate")
@@ -151,6 +151,9 @@ def build() -> Model:
     q_c = m.output("co2_production_rate", kla * (excess - kh * p_c), unit="mol/(m3.s)",
                    description="qC, CO2 transfer to the gas phase per liquid volume")
 
+    gas = q_m + q_c
+    m.output("methane_fraction", sp.Piecewise((q_m / gas, gas > 0), (0, True)), unit="1",
+             description="methane mole fraction of the biogas (CH4 and CO2)")
     m.derivative(x1, (mu1 - alpha * d) * x1)
     m.derivative(x2, (mu2 - alpha * d) * x2)
     m.derivative(s1, d * (s1_in - s1) - k1 * r1)
