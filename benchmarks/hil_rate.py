@@ -11,6 +11,8 @@ Baselines measured in the same run, reported as ratios:
 - the same tank stepped in-process without Modbus: the cost of putting it on the wire.
 
 Run: python benchmarks/hil_rate.py [--seconds 2] [--rates 50,100,200,...]
+On a machine shared with other work, compare with real-time scheduling (root or CAP_SYS_NICE):
+     chrt -f 10 python benchmarks/hil_rate.py
 """
 
 from __future__ import annotations
