@@ -1,34 +1,49 @@
-"""SSP 1.0 (System Structure and Parameterization) import and export of systems.
+"""SSP 1.0 (System Structure and Parameterization): systems read from and written to ``.ssp``/``.ssd``.
 
-An ``.ssp`` file is a zip archive with ``SystemStructure.ssd`` at its root and the FMUs under
-``resources/``; a bare ``.ssd`` file refers to FMUs relative to itself. What maps onto SSP:
+An ``.ssp`` file is a zip archive with ``SystemStructure.ssd`` at its root and the FMUs (and any
+``.ssv`` parameter files) under ``resources/``; a bare ``.ssd`` file refers to FMUs relative to
+itself. What maps onto SSP 1.0:
 
 - components -> ``ssd:Component`` (``type="application/x-fmu-sharedlibrary"``, ``source`` the FMU)
-  with ``ssd:Connectors`` (kind, ``ssc:Real`` with unit) and parameter values in an inline
-  ``ssv:ParameterSet`` (``ssd:ParameterBinding``; external ``.ssv`` files are read too);
-- connections -> ``ssd:Connection`` with an optional ``ssc:LinearTransformation`` (factor, offset),
-  applied, as in kreislauf, in addition to the unit conversion;
+  with ``ssd:Connectors`` (kind, ``ssc:Real unit``, units defined in ``ssd:Units``); components
+  that are kreislauf models are exported to FMUs first;
+- parameter values -> ``ssd:ParameterBinding`` with an inline ``ssv:ParameterSet``; read: inline
+  or external ``.ssv`` files, on components or on the system (hierarchical names, ``prefix``),
+  ``ssv:Real unit`` converted to the FMU variable's unit;
+- connections -> ``ssd:Connection`` with an optional ``ssc:LinearTransformation``. SSP converts
+  between the connectors' units and then applies ``factor``/``offset`` in the end connector's unit
+  (with ``suppressUnitConversion`` only the linear map); on import that whole affine map, from the
+  source FMU variable's unit to the target FMU variable's unit, is folded into the connection's
+  ``factor``/``offset`` so that the master, which converts between the FMU variables' units,
+  hands the target exactly the value SSP defines;
 - start and stop time -> ``ssd:DefaultExperiment``.
 
-What SSP 1.0 has no element for (master settings, power bonds, output selection, components that
-are kreislauf models, Python objects or devices, multi-rate steps, declared output dependencies)
-travels in an ``ssc:Annotation`` of type ``org.kreislauf.system`` (JSON text), so that a system
-exported by kreislauf imports back unchanged; other tools ignore it. Nested systems, signal
-dictionaries and parameter mappings are not supported and are reported as problems.
+What SSP 1.0 has no element for (master settings, power bonds, output selection, Python and device
+components and their connections, multi-rate steps, declared output dependencies, and that a
+component was a kreislauf model) travels as JSON in an ``ssc:Annotation`` of type
+``org.kreislauf``, so a system written by kreislauf reads back unchanged; other tools ignore it.
+
+Reading collects every problem at once (:class:`~kreislauf.system.Problem`, naming the file,
+component and variable). Elements with no meaning for a run (geometry, graphical elements, other
+tools' annotations, enumerations, connectors no connection uses) are skipped with a *note*;
+content that would change the system if skipped (nested systems, signal dictionaries, parameter
+mappings, non-FMU components, connections to system connectors) is a problem.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
-import shutil
+import stat
 import xml.etree.ElementTree as ET
 import zipfile
 from collections.abc import Mapping
-from dataclasses import asdict, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path, PurePosixPath
+from typing import Any
 
-from kreislauf.component import Causality, Component
+from kreislauf import units
 from kreislauf.system import (
     BondSpec,
     ComponentSpec,
@@ -38,9 +53,10 @@ from kreislauf.system import (
     Problem,
     SystemFileError,
     SystemSpec,
+    default_cache_dir,
 )
 
-__all__ = ["ANNOTATION_TYPE", "FMU_TYPE", "export_ssp", "load_ssp", "parse_ssp"]
+__all__ = ["ANNOTATION_TYPE", "FMU_TYPE", "PARAMETER_SET_TYPE", "parse_ssp", "read_ssp", "write_ssp"]
 
 NS = {
     "ssd": "http://ssp-standard.org/SSP1/SystemStructureDescription",
@@ -48,8 +64,18 @@ NS = {
     "ssv": "http://ssp-standard.org/SSP1/SystemStructureParameterValues",
 }
 FMU_TYPE = "application/x-fmu-sharedlibrary"
-ANNOTATION_TYPE = "org.kreislauf.system"
+PARAMETER_SET_TYPE = "application/x-ssp-parameter-set"
+ANNOTATION_TYPE = "org.kreislauf"
+SSD_NAME = "SystemStructure.ssd"
 _KREISLAUF_NS = "https://kreislauf.org/ssp/1"
+_SSP_BASE_UNITS = ("kg", "m", "s", "A", "K", "mol", "cd", "rad")
+# SSP base unit exponents (kg, m, s, A, K, mol, cd, rad) from kreislauf.models.units order (kg, m, s, K, A, mol)
+_FROM_MODEL_ORDER = (0, 1, 2, 4, 3, 5)
+_MAX_ENTRIES = 10_000
+_MAX_TOTAL_SIZE = 4 * 2**30
+_MAX_RATIO = 200.0
+
+log = logging.getLogger(__name__)
 
 for _prefix, _uri in NS.items():
     ET.register_namespace(_prefix, _uri)
@@ -60,62 +86,655 @@ def _q(prefix: str, tag: str) -> str:
     return f"{{{NS[prefix]}}}{tag}"
 
 
+def _local(tag: str) -> str:
+    prefix = next((p for p, uri in NS.items() if tag.startswith(f"{{{uri}}}")), None)
+    return f"{prefix}:{tag.split('}')[-1]}" if prefix else tag
+
+
 def _number(value: float) -> str:
     return repr(float(value))
 
 
-def export_ssp(
-    spec: SystemSpec,
-    path: str | os.PathLike[str],
-    components: Mapping[str, Component] | None = None,
-) -> Path:
-    """Write ``spec`` as an SSP 1.0 archive (``.ssp``) with its FMUs under ``resources/``.
+# ----------------------------------------------------------------------------------------- units
+@dataclass(frozen=True)
+class _UnitDef:
+    """A unit as SSP and FMI define it: SI base exponents, value_in_base = factor * value + offset."""
 
-    ``components`` (optional, by name) supply the connectors' full lists and units; without them
-    only the connected variables and the parameters are listed as connectors. Components that are
-    not FMU files are kept in the kreislauf annotation only. Returns the path written.
+    exponents: tuple[int, ...]
+    factor: float = 1.0
+    offset: float = 0.0
+
+
+def _kreislauf_unit(name: str) -> _UnitDef | None:
+    """The definition of a unit kreislauf knows (:data:`kreislauf.units.UNITS`), else None."""
+    from kreislauf.models.units import UnknownUnitError, dimension
+
+    entry = units.UNITS.get(name)
+    if entry is None:
+        return None
+    base, factor, offset = entry
+    try:
+        dims = dimension("K" if base == "deltaK" else base)
+    except UnknownUnitError:
+        return None
+    exps = [0] * len(_SSP_BASE_UNITS)
+    for model_index, ssp_index in enumerate(_FROM_MODEL_ORDER):
+        exps[ssp_index] = dims[model_index]
+    return _UnitDef(tuple(exps), factor, offset)
+
+
+def _read_units(parent: ET.Element | None, prefix: str) -> dict[str, _UnitDef]:
+    """``ssc:Unit`` definitions under ``parent`` (``prefix``: ``ssd`` or ``ssv`` for the Units element)."""
+    out: dict[str, _UnitDef] = {}
+    if parent is None:
+        return out
+    for unit in parent.findall(f"{prefix}:Units/ssc:Unit", NS):
+        base = unit.find("ssc:BaseUnit", NS)
+        attrs = base.attrib if base is not None else {}
+        out[unit.get("name", "")] = _UnitDef(
+            tuple(int(attrs.get(n, 0)) for n in _SSP_BASE_UNITS),
+            float(attrs.get("factor", 1.0)),
+            float(attrs.get("offset", 0.0)),
+        )
+    return out
+
+
+def _fmu_unit_defs(md: Any) -> dict[str, _UnitDef]:
+    out: dict[str, _UnitDef] = {}
+    for unit in getattr(md, "unitDefinitions", None) or []:
+        base = unit.baseUnit
+        if base is None:
+            continue
+        out[unit.name] = _UnitDef(
+            tuple(int(getattr(base, n, 0) or 0) for n in _SSP_BASE_UNITS),
+            float(base.factor or 1.0),
+            float(base.offset or 0.0),
+        )
+    return out
+
+
+def _convert(a: str | None, b: str | None, *defs: Mapping[str, _UnitDef]) -> units.Conversion:
+    """The affine map from unit ``a`` to unit ``b`` (identity when either is absent or they are equal).
+
+    Definitions are looked up in ``defs`` first (the file's own ``Units``), then in kreislauf's
+    table. Raises :class:`kreislauf.units.UnitError` for an undefined unit or different dimensions.
+    """
+    if not a or not b or a == b:
+        return units.Conversion()
+    found = []
+    for name in (a, b):
+        unit = next((d[name] for d in defs if name in d), None) or _kreislauf_unit(name)
+        if unit is None:
+            raise units.UnitError(f"unit '{name}' is defined neither in the file's Units nor known to kreislauf")
+        found.append(unit)
+    ua, ub = found
+    if ua.exponents != ub.exponents:
+        raise units.UnitError(f"unit '{a}' cannot be converted to '{b}': they measure different quantities")
+    return units.Conversion(ua.factor / ub.factor, (ua.offset - ub.offset) / ub.factor)
+
+
+# ----------------------------------------------------------------------------------------- FMUs
+@dataclass
+class _FmuInfo:
+    """What reading and writing need of an FMU: variables' causality and unit, unit definitions."""
+
+    causality: dict[str, str]
+    unit: dict[str, str | None]
+    unit_defs: dict[str, _UnitDef]
+
+
+def _fmu_info(path: Path) -> _FmuInfo:
+    """Variables of the FMU at ``path`` from its modelDescription.xml (read inside the zip)."""
+    from fmpy import read_model_description
+
+    md = read_model_description(str(path), validate=False)
+    causality: dict[str, str] = {}
+    unit: dict[str, str | None] = {}
+    for sv in md.modelVariables:
+        causality[sv.name] = sv.causality
+        unit[sv.name] = sv.unit or (sv.declaredType.unit if sv.declaredType is not None else None) or None
+    return _FmuInfo(causality, unit, _fmu_unit_defs(md))
+
+
+# ----------------------------------------------------------------------------------------- reading
+class _Reader:
+    """One reading of an SSD: the spec being filled, its problems and notes."""
+
+    def __init__(self, path: Path, spec: SystemSpec):
+        self.path = path
+        self.fname = str(path)
+        self.spec = spec
+        self.problems: list[Problem] = []
+        self.notes: list[Problem] = []
+        self.ssd_units: dict[str, _UnitDef] = {}
+        self.fmus: dict[str, _FmuInfo] = {}
+        self.connector_units: dict[tuple[str, str], str | None] = {}
+
+    def problem(self, message: str, component: str | None = None, variable: str | None = None) -> None:
+        self.problems.append(Problem(message, self.fname, None, component, variable))
+
+    def note(self, message: str, component: str | None = None, variable: str | None = None) -> None:
+        self.notes.append(Problem(message, self.fname, None, component, variable))
+
+    def ignore(self, element: ET.Element, where: str, component: str | None = None) -> None:
+        self.note(f"{_local(element.tag)} in {where} ignored (no meaning for a kreislauf run)", component)
+
+
+def _safe_member(name: str) -> bool:
+    pure = PurePosixPath(name)
+    return not (pure.is_absolute() or ".." in pure.parts or "\\" in name or (len(name) > 1 and name[1] == ":"))
+
+
+def _extract(path: Path, target: Path, reader: _Reader) -> bytes | None:
+    """Check every member of the archive, then extract it to ``target``; the SSD's bytes or None."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            infos = archive.infolist()
+            names = {i.filename for i in infos}
+            bad = False
+            if SSD_NAME not in names:
+                reader.problem(f"the archive has no {SSD_NAME} at its root")
+                bad = True
+            if len(infos) > _MAX_ENTRIES:
+                reader.problem(f"the archive has {len(infos)} members, more than the limit of {_MAX_ENTRIES}")
+                bad = True
+            total = 0
+            for info in infos:
+                kind = stat.S_IFMT(info.external_attr >> 16)
+                total += info.file_size
+                if not _safe_member(info.filename):
+                    reader.problem(f"archive member '{info.filename}' would leave the extraction folder")
+                    bad = True
+                elif kind and kind not in (stat.S_IFREG, stat.S_IFDIR):
+                    reader.problem(f"archive member '{info.filename}' is a link or special file")
+                    bad = True
+                elif info.file_size > 2**20 and info.file_size > _MAX_RATIO * max(info.compress_size, 1):
+                    reader.problem(f"archive member '{info.filename}' expands more than {_MAX_RATIO:.0f} times")
+                    bad = True
+            if total > _MAX_TOTAL_SIZE:
+                reader.problem(f"the archive expands to {total} bytes, over the limit of {_MAX_TOTAL_SIZE}")
+                bad = True
+            if bad:
+                return None
+            archive.extractall(target)
+            return archive.read(SSD_NAME)
+    except (OSError, zipfile.BadZipFile) as exc:
+        reader.problem(f"cannot read the SSP archive: {exc}")
+        return None
+
+
+def parse_ssp(
+    path: str | os.PathLike[str],
+    extract_dir: str | os.PathLike[str] | None = None,
+    notes: list[Problem] | None = None,
+) -> tuple[SystemSpec, list[Problem]]:
+    """Read an ``.ssp`` archive or an ``.ssd`` file into a :class:`SystemSpec` and its problems.
+
+    The archive is checked member by member (no absolute paths, ``..``, links, zip bombs) and
+    extracted to ``extract_dir`` (default: ``<file>.resources`` beside the archive); the FMUs are
+    used from there. Every problem is collected, none raised. Elements skipped because they do
+    not matter for a run are appended to ``notes`` (when given) and logged at INFO level.
     """
     path = Path(path)
+    spec = SystemSpec(file=path, name=path.stem)
+    reader = _Reader(path, spec)
+    base_dir = path.parent
+    if path.suffix.lower() == ".ssp":
+        target = Path(extract_dir) if extract_dir is not None else path.with_name(path.name + ".resources")
+        text = _extract(path, target, reader)
+        base_dir = target
+    else:
+        try:
+            text = path.read_bytes()
+        except OSError as exc:
+            reader.problem(f"cannot read the SSD file: {exc.strerror or exc}")
+            text = None
+    if text is not None:
+        try:
+            root = ET.fromstring(text)
+        except ET.ParseError as exc:
+            reader.problems.append(Problem(f"{SSD_NAME} is not well-formed XML: {exc}", str(path), exc.position[0]))
+        else:
+            _read_root(root, reader, base_dir)
+    for note in reader.notes:
+        log.info("%s", note)
+    if notes is not None:
+        notes.extend(reader.notes)
+    return spec, reader.problems
+
+
+def read_ssp(
+    path: str | os.PathLike[str],
+    extract_dir: str | os.PathLike[str] | None = None,
+    notes: list[Problem] | None = None,
+) -> SystemSpec:
+    """The :class:`SystemSpec` of an ``.ssp`` or ``.ssd`` file (see :func:`parse_ssp`).
+
+    Raises :class:`~kreislauf.system.SystemFileError` listing every problem of the file at once.
+    """
+    spec, problems = parse_ssp(path, extract_dir, notes)
+    if problems:
+        raise SystemFileError(problems)
+    return spec
+
+
+def _read_root(root: ET.Element, reader: _Reader, base_dir: Path) -> None:
+    spec = reader.spec
+    if root.tag != _q("ssd", "SystemStructureDescription"):
+        reader.problem(f"the root element is {_local(root.tag)}, not ssd:SystemStructureDescription")
+        return
+    if root.get("version") not in ("1.0", None):
+        reader.note(f"SSD version {root.get('version')}: read as SSP 1.0")
+    spec.name = root.get("name", spec.name)
+    reader.ssd_units = _read_units(root, "ssd")
+    extra: dict[str, Any] | None = None
+    system = None
+    for child in root:
+        tag = _local(child.tag)
+        if tag == "ssd:System":
+            system = child
+        elif tag == "ssd:DefaultExperiment":
+            start = _float_attr(child, "startTime", spec.settings.start, reader)
+            stop = _float_attr(child, "stopTime", spec.settings.stop, reader)
+            spec.settings.start, spec.settings.stop = start, stop
+        elif tag == "ssd:Annotations":
+            extra = _read_annotations(child, reader, "the description")
+        elif tag != "ssd:Units":
+            reader.ignore(child, "the description")
+    if system is None:
+        reader.problem("no ssd:System element")
+        return
+    _read_system(system, reader, base_dir)
+    if extra is not None:
+        _apply_annotation(extra, reader)
+
+
+def _float_attr(element: ET.Element, name: str, default: float, reader: _Reader, component: str | None = None) -> float:
+    raw = element.get(name)
+    if raw is None:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        reader.problem(f"{_local(element.tag)} {name}='{raw}' is not a number", component)
+        return default
+
+
+def _read_annotations(element: ET.Element, reader: _Reader, where: str) -> dict[str, Any] | None:
+    """The kreislauf annotation's JSON; other tools' annotations are noted and skipped."""
+    found = None
+    for annotation in element.findall("ssc:Annotation", NS):
+        if annotation.get("type") != ANNOTATION_TYPE:
+            reader.note(f"annotation of type '{annotation.get('type')}' in {where} ignored")
+            continue
+        payload = annotation.find(f"{{{_KREISLAUF_NS}}}system")
+        try:
+            found = json.loads(payload.text or "") if payload is not None else None
+        except json.JSONDecodeError as exc:
+            reader.problem(f"the {ANNOTATION_TYPE} annotation is not valid JSON: {exc}")
+        if not isinstance(found, dict):
+            reader.problem(f"the {ANNOTATION_TYPE} annotation holds no kreislauf:system object")
+            found = None
+    return found
+
+
+def _read_system(system: ET.Element, reader: _Reader, base_dir: Path) -> None:
+    spec = reader.spec
+    where = f"system '{system.get('name')}'"
+    for child in system:
+        tag = _local(child.tag)
+        if tag == "ssd:Connectors":
+            reader.problem("the system's own connectors are not supported (connect components directly)")
+        elif tag == "ssd:SignalDictionaries":
+            reader.problem("signal dictionaries are not supported")
+        elif tag == "ssd:Annotations":
+            _read_annotations(child, reader, where)
+        elif tag not in ("ssd:Elements", "ssd:Connections", "ssd:ParameterBindings"):
+            reader.ignore(child, where)
+    for element in system.findall("ssd:Elements/*", NS):
+        _read_element(element, reader, base_dir)
+    for binding in system.findall("ssd:ParameterBindings/ssd:ParameterBinding", NS):
+        for pname, value, unit, set_units in _binding_values(binding, reader, base_dir, None):
+            owner = next((c for c in spec.components if pname.startswith(c + ".")), None)
+            if owner is None:
+                reader.problem(
+                    f"system parameter '{pname}' names no component of the system "
+                    f"(expected 'component.variable', components: {', '.join(spec.components)})"
+                )
+                continue
+            _set_parameter(spec.components[owner], pname[len(owner) + 1 :], value, unit, set_units, reader)
+    for conn in system.findall("ssd:Connections/ssd:Connection", NS):
+        _read_connection(conn, reader)
+
+
+def _read_element(element: ET.Element, reader: _Reader, base_dir: Path) -> None:
+    name = element.get("name", "")
+    tag = _local(element.tag)
+    if tag != "ssd:Component":
+        reader.problem(
+            f"{tag} elements (nested systems, signal dictionary references) are not supported; only ssd:Component",
+            component=name,
+        )
+        return
+    ctype = element.get("type", FMU_TYPE)
+    if ctype != FMU_TYPE:
+        reader.problem(f"component type '{ctype}' is not supported (only {FMU_TYPE})", component=name)
+        return
+    if name in reader.spec.components:
+        reader.problem("two elements have this name", component=name)
+        return
+    source = element.get("source", "")
+    cspec = ComponentSpec(name, "fmu", source, base_dir=base_dir)
+    reader.spec.components[name] = cspec
+    fmu = base_dir / source
+    if not fmu.is_file():
+        reader.problem(f"FMU '{source}' not found (looked at {fmu})", component=name)
+    else:
+        try:
+            reader.fmus[name] = _fmu_info(fmu)
+        except Exception as exc:  # fmpy raises several types for a broken FMU (zip, lxml, its own)
+            reader.problem(f"FMU '{source}' has no readable modelDescription.xml: {exc}", component=name)
+    info = reader.fmus.get(name)
+    for child in element:
+        tag = _local(child.tag)
+        if tag == "ssd:Connectors":
+            for connector in child.findall("ssd:Connector", NS):
+                _read_connector(connector, name, info, reader)
+        elif tag == "ssd:ParameterBindings":
+            for binding in child.findall("ssd:ParameterBinding", NS):
+                for pname, value, unit, set_units in _binding_values(binding, reader, base_dir, name):
+                    _set_parameter(cspec, pname, value, unit, set_units, reader)
+        elif tag == "ssd:Annotations":
+            _read_annotations(child, reader, f"component '{name}'")
+        else:
+            reader.ignore(child, f"component '{name}'", name)
+
+
+def _read_connector(connector: ET.Element, component: str, info: _FmuInfo | None, reader: _Reader) -> None:
+    cname = connector.get("name", "")
+    if info is not None and cname not in info.causality:
+        reader.problem("connector names no variable of the FMU", component, cname)
+        return
+    unit = None
+    for child in connector:
+        tag = _local(child.tag)
+        if tag == "ssc:Real":
+            unit = child.get("unit")
+            if unit and unit not in reader.ssd_units and _kreislauf_unit(unit) is None:
+                reader.problem(
+                    f"unit '{unit}' is not defined in ssd:Units and not known to kreislauf", component, cname
+                )
+                unit = None
+        elif tag in ("ssc:Integer", "ssc:Boolean"):
+            pass
+        elif tag in ("ssc:String", "ssc:Enumeration", "ssc:Binary"):
+            reader.note(f"connector of type {tag} can only be carried as a number", component, cname)
+        else:
+            reader.ignore(child, f"connector '{cname}'", component)
+    reader.connector_units[(component, cname)] = unit
+
+
+def _binding_values(
+    binding: ET.Element, reader: _Reader, base_dir: Path, component: str | None
+) -> list[tuple[str, float, str | None, dict[str, _UnitDef]]]:
+    """(name with the binding's prefix, value, unit, the set's unit definitions) of every parameter."""
+    btype = binding.get("type", PARAMETER_SET_TYPE)
+    if btype != PARAMETER_SET_TYPE:
+        reader.problem(f"parameter binding of type '{btype}' is not supported (only {PARAMETER_SET_TYPE})", component)
+        return []
+    if binding.find("ssd:ParameterMapping", NS) is not None:
+        reader.problem("parameter mappings are not supported", component)
+        return []
+    pset = binding.find("ssd:ParameterValues/ssv:ParameterSet", NS)
+    source = binding.get("source")
+    where = "inline parameter set"
+    if pset is None and source is not None:
+        where = f"parameter file '{source}'"
+        try:
+            pset = ET.fromstring((base_dir / source).read_bytes())
+        except (OSError, ET.ParseError) as exc:
+            reader.problem(f"parameter values '{source}' cannot be read: {exc}", component)
+            return []
+        if pset.tag != _q("ssv", "ParameterSet"):
+            reader.problem(f"{where} holds {_local(pset.tag)}, not ssv:ParameterSet", component)
+            return []
+    if pset is None:
+        return []
+    set_units = _read_units(pset, "ssv")
+    prefix = binding.get("prefix", "")
+    out: list[tuple[str, float, str | None, dict[str, _UnitDef]]] = []
+    for parameter in pset.findall("ssv:Parameters/ssv:Parameter", NS):
+        pname = prefix + parameter.get("name", "")
+        value = next((c for c in parameter if c.tag.startswith(f"{{{NS['ssv']}}}")), None)
+        tag = _local(value.tag) if value is not None else "nothing"
+        raw = value.get("value", "") if value is not None else ""
+        if tag in ("ssv:Real", "ssv:Integer"):
+            try:
+                number = float(raw)
+            except ValueError:
+                reader.problem(f"{where}: value '{raw}' is not a number", component, pname)
+                continue
+        elif tag == "ssv:Boolean" and raw in ("true", "false", "1", "0"):
+            number = 1.0 if raw in ("true", "1") else 0.0
+        else:
+            reader.problem(
+                f"{where}: a {tag} value cannot be set; only Real, Integer and Boolean values can", component, pname
+            )
+            continue
+        out.append((pname, number, value.get("unit") if tag == "ssv:Real" else None, set_units))
+    return out
+
+
+def _set_parameter(
+    cspec: ComponentSpec,
+    variable: str,
+    value: float,
+    unit: str | None,
+    set_units: Mapping[str, _UnitDef],
+    reader: _Reader,
+) -> None:
+    """Set a bound parameter, converted from its unit in the parameter set to the FMU variable's."""
+    info = reader.fmus.get(cspec.name)
+    if info is not None:
+        if variable not in info.causality:
+            reader.problem("parameter binding names no variable of the FMU", cspec.name, variable)
+            return
+        try:
+            conv = _convert(unit, info.unit.get(variable), set_units, reader.ssd_units, info.unit_defs)
+        except units.UnitError as exc:
+            reader.problem(f"parameter value: {exc}", cspec.name, variable)
+            return
+        value = conv.factor * value + conv.offset
+    cspec.parameters[variable] = value
+
+
+def _read_connection(conn: ET.Element, reader: _Reader) -> None:
+    start, end = conn.get("startElement"), conn.get("endElement")
+    a, b = conn.get("startConnector", ""), conn.get("endConnector", "")
+    if start is None or end is None:
+        reader.problem(
+            f"connection {start or '<system>'}.{a} -> {end or '<system>'}.{b}: connections to the "
+            "system's own connectors are not supported"
+        )
+        return
+    for child in conn:
+        tag = _local(child.tag)
+        if tag not in ("ssc:LinearTransformation", "ssd:ConnectionGeometry", "ssd:Annotations"):
+            reader.problem(f"connection {start}.{a} -> {end}.{b}: {tag} is not supported", end, b)
+            return
+        if tag != "ssc:LinearTransformation":
+            reader.ignore(child, f"connection {start}.{a} -> {end}.{b}", end)
+    infos = reader.fmus
+    if (
+        start in infos
+        and end in infos
+        and infos[start].causality.get(a) == "input"
+        and infos[end].causality.get(b) == "output"
+    ):
+        reader.note(f"connection {start}.{a} -> {end}.{b} runs from an input to an output; read reversed")
+        start, a, end, b = end, b, start, a
+    linear = conn.find("ssc:LinearTransformation", NS)
+    factor = _float_attr(linear, "factor", 1.0, reader, end) if linear is not None else 1.0
+    offset = _float_attr(linear, "offset", 0.0, reader, end) if linear is not None else 0.0
+    suppress = conn.get("suppressUnitConversion", "false") in ("true", "1")
+    try:
+        factor, offset = _fold(reader, start, a, end, b, factor, offset, suppress)
+    except units.UnitError as exc:
+        reader.problem(f"connection {start}.{a} -> {end}.{b}: {exc}", end, b)
+        return
+    reader.spec.connections.append(ConnectionSpec(start, a, end, b, factor, offset))
+
+
+def _fold(
+    reader: _Reader, start: str, a: str, end: str, b: str, factor: float, offset: float, suppress: bool
+) -> tuple[float, float]:
+    """``factor``/``offset`` for the master that reproduce SSP's map from ``start.a`` to ``end.b``.
+
+    SSP: x (source FMU unit) -> source connector unit -> (unless suppressed) end connector unit
+    -> ``factor * . + offset`` -> target FMU unit. The master applies ``F * M(x) + O`` with ``M``
+    the conversion between the FMU variables' units, so ``F = D.factor / M.factor`` and
+    ``O = D.offset - F * M.offset`` for the composed map ``D``.
+    """
+    src, dst = reader.fmus.get(start), reader.fmus.get(end)
+    fmu_a = src.unit.get(a) if src else None
+    fmu_b = dst.unit.get(b) if dst else None
+    conn_a = reader.connector_units.get((start, a)) or fmu_a
+    conn_b = reader.connector_units.get((end, b)) or fmu_b
+    if conn_a == fmu_a and conn_b == fmu_b and not suppress:
+        return factor, offset
+    defs_a = [reader.ssd_units] + ([src.unit_defs] if src else [])
+    defs_b = [reader.ssd_units] + ([dst.unit_defs] if dst else [])
+    composed = _convert(fmu_a, conn_a, *defs_a)
+    if not suppress:
+        middle = _convert(conn_a, conn_b, reader.ssd_units, *defs_a[1:], *defs_b[1:])
+        composed = composed.then(middle.factor, middle.offset)
+    composed = composed.then(factor, offset)
+    last = _convert(conn_b, fmu_b, *defs_b)
+    composed = composed.then(last.factor, last.offset)
+    master = units.conversion(fmu_a, fmu_b)
+    folded = composed.factor / master.factor
+    return folded, composed.offset - folded * master.offset
+
+
+def _apply_annotation(extra: Mapping[str, Any], reader: _Reader) -> None:
+    """Settings, bonds, outputs, the annotation-only components and connections, and the order."""
+    spec = reader.spec
+    names = {f.name for f in fields(MasterSettings)}
+    for key, value in (extra.get("settings") or {}).items():
+        if key in names and key not in ("start", "stop"):
+            setattr(spec.settings, key, value)
+    for name, info in (extra.get("components") or {}).items():
+        cspec = spec.components.get(name)
+        kind = info.get("kind", "fmu")
+        if cspec is None:
+            if kind in ("fmu", "model"):
+                reader.note(f"the {ANNOTATION_TYPE} annotation lists a component the SSD no longer has", name)
+                continue
+            cspec = spec.components[name] = ComponentSpec(
+                name, kind, info.get("source", ""), base_dir=spec.file.parent if spec.file else Path.cwd()
+            )
+            cspec.parameters.update(info.get("parameters") or {})
+        elif kind == "model":
+            cspec.kind, cspec.source = "model", info.get("source", cspec.source)
+        cspec.step = info.get("step")
+        cspec.fmi_version = info.get("fmi_version", cspec.fmi_version)
+        cspec.arguments = dict(info.get("arguments") or {})
+        cspec.options = dict(info.get("options") or {})
+        cspec.output_dependencies = info.get("output_dependencies")
+    order = [n for n in extra.get("order", []) if n in spec.components]
+    spec.components = {n: spec.components[n] for n in order + [n for n in spec.components if n not in order]}
+    for item in sorted(extra.get("connections") or [], key=lambda c: c.get("index", 0)):
+        data = {k: v for k, v in item.items() if k != "index"}
+        spec.connections.insert(item.get("index", len(spec.connections)), ConnectionSpec(**data))
+    spec.bonds = [BondSpec(**b) for b in extra.get("bonds") or []]
+    spec.outputs = OutputSpec(list(extra.get("outputs") or ["*.*"]))
+
+
+# ----------------------------------------------------------------------------------------- writing
+def write_ssp(spec: SystemSpec, path: str | os.PathLike[str], cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """Write ``spec`` as an SSP 1.0 archive (``.ssp``) or a bare description (``.ssd``); the path written.
+
+    ``.ssp``: the FMUs go into the archive as ``resources/<component>.fmu``; ``.ssd``: the
+    components' ``source`` is the FMU path relative to the ``.ssd`` file. Components that are
+    kreislauf models are exported to FMUs first (:func:`kreislauf.fmu.build_fmu`, cached in
+    ``cache_dir``). Python and device components have no SSP form: they, their connections,
+    bonds, outputs and master settings travel in the ``org.kreislauf`` annotation. Raises
+    :class:`~kreislauf.system.SystemFileError` listing every component that cannot be written.
+    """
+    path = Path(path)
+    archive = path.suffix.lower() == ".ssp"
+    where = str(path)
+    if path.suffix.lower() not in (".ssp", ".ssd"):
+        raise SystemFileError([Problem("an SSP file is written as '.ssp' (archive) or '.ssd' (description)", where)])
+    problems: list[Problem] = []
+    fmus: dict[str, Path] = {}
+    infos: dict[str, _FmuInfo] = {}
+    for name, cspec in spec.components.items():
+        try:
+            if cspec.kind == "fmu":
+                fmu = Path(cspec.source) if Path(cspec.source).is_absolute() else cspec.base_dir / cspec.source
+            elif cspec.kind == "model":
+                from kreislauf.fmu import build_fmu
+
+                out = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+                out.mkdir(parents=True, exist_ok=True)
+                fmu = build_fmu(cspec.source, out, fmi_version=int(float(cspec.fmi_version)))
+            else:
+                continue
+            infos[name] = _fmu_info(fmu)
+            fmus[name] = fmu
+        except Exception as exc:  # a missing or broken FMU, an unknown model, a failed build
+            problems.append(Problem(f"cannot be written as an FMU component: {exc}", where, component=name))
+    if problems:
+        raise SystemFileError(problems)
+    sources = {name: f"resources/{name}.fmu" if archive else _relative(fmu, path.parent) for name, fmu in fmus.items()}
+    text = _ssd_bytes(spec, infos, sources)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if archive:
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr(SSD_NAME, text)
+            for name, fmu in fmus.items():
+                zf.write(fmu, sources[name])
+    else:
+        path.write_bytes(text)
+    return path
+
+
+def _relative(target: Path, folder: Path) -> str:
+    try:
+        return PurePosixPath(Path(os.path.relpath(target.resolve(), folder.resolve()))).as_posix()
+    except ValueError:  # another drive: an absolute path is the only way to name it
+        return target.resolve().as_uri()
+
+
+def _ssd_bytes(spec: SystemSpec, infos: Mapping[str, _FmuInfo], sources: Mapping[str, str]) -> bytes:
     root = ET.Element(_q("ssd", "SystemStructureDescription"), {"version": "1.0", "name": spec.name})
     system = ET.SubElement(root, _q("ssd", "System"), {"name": spec.name})
-    elements = ET.SubElement(system, _q("ssd", "Elements"))
-    resources: dict[str, Path] = {}
-    extra: dict[str, dict] = {}
-    used: dict[str, dict[str, str]] = {name: {} for name in spec.components}
-    for conn in spec.connections:
-        used.setdefault(conn.source_component, {})[conn.source_variable] = "output"
-        used.setdefault(conn.target_component, {})[conn.target_variable] = "input"
-    for name, cspec in spec.components.items():
-        extra[name] = {
-            "kind": cspec.kind,
-            "source": cspec.source,
-            "step": cspec.step,
-            "fmi_version": cspec.fmi_version,
-            "arguments": cspec.arguments,
-            "options": cspec.options,
-            "output_dependencies": cspec.output_dependencies,
-            "parameters": cspec.parameters if cspec.kind != "fmu" else {},
-        }
-        if cspec.kind != "fmu":
-            continue
-        fmu = Path(cspec.source) if Path(cspec.source).is_absolute() else cspec.base_dir / cspec.source
-        member = f"resources/{name}.fmu"
-        resources[member] = fmu
-        element = ET.SubElement(elements, _q("ssd", "Component"), {"name": name, "type": FMU_TYPE, "source": member})
-        connectors = ET.SubElement(element, _q("ssd", "Connectors"))
-        comp = (components or {}).get(name)
-        if comp is not None:
-            listed = [
-                (v.name, v.causality.value, v.unit)
-                for v in comp.variables.values()
-                if v.causality in (Causality.INPUT, Causality.OUTPUT, Causality.PARAMETER)
-            ]
-        else:
-            listed = [(v, kind, None) for v, kind in used[name].items()]
-            listed += [(p, "parameter", None) for p in cspec.parameters if p not in used[name]]
-        for vname, kind, unit in listed:
+    in_ssd = {i for i, c in enumerate(spec.connections) if c.source_component in infos and c.target_component in infos}
+    connected_inputs = {(c.target_component, c.target_variable) for i, c in enumerate(spec.connections) if i in in_ssd}
+    used_units: dict[str, _UnitDef] = {}
+    elements = ET.SubElement(system, _q("ssd", "Elements")) if infos else system
+    for name, info in infos.items():
+        cspec = spec.components[name]
+        element = ET.SubElement(
+            elements, _q("ssd", "Component"), {"name": name, "type": FMU_TYPE, "source": sources[name]}
+        )
+        listed = [
+            (v, kind)
+            for v, kind in info.causality.items()
+            if kind == "output"
+            or (kind == "input" and (name, v) in connected_inputs)
+            or (kind == "parameter" and v in cspec.parameters)
+        ]
+        if listed:
+            connectors = ET.SubElement(element, _q("ssd", "Connectors"))
+        for vname, kind in listed:
             connector = ET.SubElement(connectors, _q("ssd", "Connector"), {"name": vname, "kind": kind})
-            ET.SubElement(connector, _q("ssc", "Real"), {"unit": unit} if unit else {})
+            unit = info.unit.get(vname)
+            definition = (info.unit_defs.get(unit) or _kreislauf_unit(unit)) if unit else None
+            if definition is not None:
+                used_units[unit] = definition
+            ET.SubElement(connector, _q("ssc", "Real"), {"unit": unit} if definition is not None else {})
         if cspec.parameters:
             bindings = ET.SubElement(element, _q("ssd", "ParameterBindings"))
             binding = ET.SubElement(bindings, _q("ssd", "ParameterBinding"))
@@ -125,11 +744,9 @@ def export_ssp(
             for pname, value in cspec.parameters.items():
                 parameter = ET.SubElement(params, _q("ssv", "Parameter"), {"name": pname})
                 ET.SubElement(parameter, _q("ssv", "Real"), {"value": _number(value)})
-    in_ssd = _component_names(resources)
-    connections = [c for c in spec.connections if c.source_component in in_ssd and c.target_component in in_ssd]
-    if connections:
+    if in_ssd:
         conns = ET.SubElement(system, _q("ssd", "Connections"))
-        for conn in connections:
+        for conn in (c for i, c in enumerate(spec.connections) if i in in_ssd):
             element = ET.SubElement(
                 conns,
                 _q("ssd", "Connection"),
@@ -146,210 +763,49 @@ def export_ssp(
                     _q("ssc", "LinearTransformation"),
                     {"factor": _number(conn.factor), "offset": _number(conn.offset)},
                 )
-    settings = spec.settings
+    if used_units:
+        units_element = ET.SubElement(root, _q("ssd", "Units"))
+        for uname in sorted(used_units):
+            definition = used_units[uname]
+            unit = ET.SubElement(units_element, _q("ssc", "Unit"), {"name": uname})
+            attrs = {n: str(e) for n, e in zip(_SSP_BASE_UNITS, definition.exponents, strict=True) if e}
+            if definition.factor != 1.0:
+                attrs["factor"] = _number(definition.factor)
+            if definition.offset != 0.0:
+                attrs["offset"] = _number(definition.offset)
+            ET.SubElement(unit, _q("ssc", "BaseUnit"), attrs)
     ET.SubElement(
-        root, _q("ssd", "DefaultExperiment"), {"startTime": _number(settings.start), "stopTime": _number(settings.stop)}
+        root,
+        _q("ssd", "DefaultExperiment"),
+        {"startTime": _number(spec.settings.start), "stopTime": _number(spec.settings.stop)},
     )
     annotations = ET.SubElement(root, _q("ssd", "Annotations"))
     annotation = ET.SubElement(annotations, _q("ssc", "Annotation"), {"type": ANNOTATION_TYPE})
     payload = {
-        "settings": asdict(settings),
-        "components": extra,
-        "connections": [asdict(c) for c in spec.connections if c not in connections],
-        "bonds": [asdict(b) for b in spec.bonds],
+        "settings": {k: v for k, v in asdict(spec.settings).items() if k not in ("start", "stop")},
+        "order": list(spec.components),
+        "components": {name: _component_extra(c, name in infos) for name, c in spec.components.items()},
+        "connections": [{**_connection_data(c), "index": i} for i, c in enumerate(spec.connections) if i not in in_ssd],
+        "bonds": [{k: v for k, v in asdict(b).items() if k != "line"} for b in spec.bonds],
         "outputs": spec.outputs.variables,
     }
-    ET.SubElement(annotation, f"{{{_KREISLAUF_NS}}}system").text = json.dumps(payload)
+    ET.SubElement(annotation, f"{{{_KREISLAUF_NS}}}system").text = json.dumps(payload, sort_keys=True)
     ET.indent(root)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("SystemStructure.ssd", ET.tostring(root, encoding="utf-8", xml_declaration=True))
-        for member, fmu in resources.items():
-            archive.write(fmu, member)
-    return path
+    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
 
 
-def _component_names(resources: Mapping[str, Path]) -> set[str]:
-    """Component names of the FMUs in ``resources`` (``resources/<name>.fmu``)."""
-    return {PurePosixPath(member).stem for member in resources}
+def _component_extra(cspec: ComponentSpec, in_ssd: bool) -> dict[str, Any]:
+    extra: dict[str, Any] = {"kind": cspec.kind, "fmi_version": cspec.fmi_version}
+    if cspec.kind != "fmu":
+        extra["source"] = cspec.source
+    if not in_ssd:
+        extra["parameters"] = cspec.parameters
+    for key in ("step", "arguments", "options", "output_dependencies"):
+        value = getattr(cspec, key)
+        if value:
+            extra[key] = value
+    return extra
 
 
-def _safe_member(name: str) -> bool:
-    pure = PurePosixPath(name)
-    return not pure.is_absolute() and ".." not in pure.parts and "\\" not in name
-
-
-def parse_ssp(
-    path: str | os.PathLike[str], extract_dir: str | os.PathLike[str] | None = None
-) -> tuple[SystemSpec, list[Problem]]:
-    """Read an ``.ssp`` archive or an ``.ssd`` file into a :class:`SystemSpec` and its problems.
-
-    FMUs inside an archive are extracted to ``extract_dir`` (default: ``<file>.resources`` beside
-    the archive); member names that would leave that folder are refused.
-    """
-    path = Path(path)
-    fname = str(path)
-    spec = SystemSpec(file=path, name=path.stem)
-    problems: list[Problem] = []
-    base_dir = path.parent
-    try:
-        if path.suffix.lower() == ".ssp":
-            target = Path(extract_dir) if extract_dir is not None else path.with_name(path.name + ".resources")
-            with zipfile.ZipFile(path) as archive:
-                names = archive.namelist()
-                if "SystemStructure.ssd" not in names:
-                    return spec, [Problem("the archive has no SystemStructure.ssd", fname)]
-                text = archive.read("SystemStructure.ssd")
-                for member in names:
-                    if member == "SystemStructure.ssd" or member.endswith("/"):
-                        continue
-                    if not _safe_member(member):
-                        problems.append(Problem(f"archive member '{member}' would leave the extraction folder", fname))
-                        continue
-                    out = target / member
-                    out.parent.mkdir(parents=True, exist_ok=True)
-                    with archive.open(member) as src, open(out, "wb") as dst:
-                        shutil.copyfileobj(src, dst)
-            base_dir = target
-        else:
-            text = path.read_bytes()
-        root = ET.fromstring(text)
-    except (OSError, zipfile.BadZipFile) as exc:
-        return spec, [Problem(f"cannot read the SSP file: {exc}", fname)]
-    except ET.ParseError as exc:
-        return spec, [Problem(f"SystemStructure.ssd is not well-formed XML: {exc}", fname, exc.position[0])]
-    if root.tag != _q("ssd", "SystemStructureDescription"):
-        return spec, [Problem(f"the root element is {root.tag}, not ssd:SystemStructureDescription", fname)]
-    spec.name = root.get("name", spec.name)
-    extra = _annotation(root, problems, fname)
-    system = root.find("ssd:System", NS)
-    if system is None:
-        return spec, problems + [Problem("no ssd:System element", fname)]
-    for element in system.find("ssd:Elements", NS) or []:
-        name = element.get("name", "")
-        if element.tag != _q("ssd", "Component"):
-            problems.append(
-                Problem(
-                    f"element '{name}': {element.tag.split('}')[-1]} (nested systems and other "
-                    "elements) is not supported; only ssd:Component",
-                    fname,
-                    component=name,
-                )
-            )
-            continue
-        ctype = element.get("type", FMU_TYPE)
-        if ctype != FMU_TYPE:
-            problems.append(
-                Problem(f"component type '{ctype}' is not supported (only {FMU_TYPE})", fname, component=name)
-            )
-            continue
-        source = element.get("source", "")
-        cspec = ComponentSpec(name, "fmu", source, base_dir=base_dir)
-        fmu = base_dir / source
-        if not fmu.is_file():
-            problems.append(Problem(f"FMU '{source}' not found (looked at {fmu})", fname, component=name))
-        for binding in element.findall("ssd:ParameterBindings/ssd:ParameterBinding", NS):
-            _read_binding(binding, cspec, base_dir, problems, fname)
-        spec.components[name] = cspec
-    for conn in system.findall("ssd:Connections/ssd:Connection", NS):
-        start, end = conn.get("startElement"), conn.get("endElement")
-        if start is None or end is None:
-            problems.append(Problem("connections to the system's own connectors are not supported", fname))
-            continue
-        linear = conn.find("ssc:LinearTransformation", NS)
-        spec.connections.append(
-            ConnectionSpec(
-                start,
-                conn.get("startConnector", ""),
-                end,
-                conn.get("endConnector", ""),
-                float(linear.get("factor", 1.0)) if linear is not None else 1.0,
-                float(linear.get("offset", 0.0)) if linear is not None else 0.0,
-            )
-        )
-    experiment = root.find("ssd:DefaultExperiment", NS)
-    if experiment is not None:
-        spec.settings.start = float(experiment.get("startTime", spec.settings.start))
-        spec.settings.stop = float(experiment.get("stopTime", spec.settings.stop))
-    if extra:
-        _apply_annotation(extra, spec, path.parent)
-    return spec, problems
-
-
-def _read_binding(
-    binding: ET.Element, cspec: ComponentSpec, base_dir: Path, problems: list[Problem], fname: str
-) -> None:
-    pset = binding.find("ssd:ParameterValues/ssv:ParameterSet", NS)
-    source = binding.get("source")
-    if pset is None and source is not None:
-        try:
-            pset = ET.fromstring((base_dir / source).read_bytes())
-        except (OSError, ET.ParseError) as exc:
-            problems.append(Problem(f"parameter values '{source}' cannot be read: {exc}", fname, component=cspec.name))
-            return
-    if pset is None:
-        return
-    prefix = binding.get("prefix", "")
-    for parameter in pset.findall("ssv:Parameters/ssv:Parameter", NS):
-        pname = parameter.get("name", "")
-        if prefix and pname.startswith(prefix):
-            pname = pname[len(prefix) :]
-        value = next(iter(parameter), None)
-        if value is None or value.tag not in (_q("ssv", t) for t in ("Real", "Integer", "Boolean")):
-            problems.append(
-                Problem(
-                    "only Real, Integer and Boolean parameter values are supported",
-                    fname,
-                    component=cspec.name,
-                    variable=pname,
-                )
-            )
-            continue
-        raw = value.get("value", "")
-        try:
-            cspec.parameters[pname] = float(raw == "true") if value.tag.endswith("Boolean") else float(raw)
-        except ValueError:
-            problems.append(
-                Problem(f"parameter value '{raw}' is not a number", fname, component=cspec.name, variable=pname)
-            )
-
-
-def _annotation(root: ET.Element, problems: list[Problem], fname: str) -> dict | None:
-    for annotation in root.findall("ssd:Annotations/ssc:Annotation", NS):
-        if annotation.get("type") != ANNOTATION_TYPE:
-            continue
-        element = annotation.find(f"{{{_KREISLAUF_NS}}}system")
-        try:
-            return json.loads(element.text or "") if element is not None else None
-        except json.JSONDecodeError as exc:
-            problems.append(Problem(f"the {ANNOTATION_TYPE} annotation is not valid JSON: {exc}", fname))
-    return None
-
-
-def _apply_annotation(extra: Mapping, spec: SystemSpec, base_dir: Path) -> None:
-    """Settings, bonds, outputs and the non-FMU components (``base_dir``: their folder) of the annotation."""
-    names = {f.name for f in fields(MasterSettings)}
-    for key, value in extra.get("settings", {}).items():
-        if key in names and key not in ("start", "stop"):
-            setattr(spec.settings, key, value)
-    for name, info in extra.get("components", {}).items():
-        cspec = spec.components.get(name)
-        if cspec is None:
-            cspec = spec.components[name] = ComponentSpec(name, info["kind"], info["source"], base_dir=base_dir)
-        cspec.step = info.get("step")
-        cspec.fmi_version = info.get("fmi_version", cspec.fmi_version)
-        cspec.arguments = dict(info.get("arguments") or {})
-        cspec.options = dict(info.get("options") or {})
-        cspec.output_dependencies = info.get("output_dependencies")
-        cspec.parameters.update(info.get("parameters") or {})
-    spec.connections += [ConnectionSpec(**c) for c in extra.get("connections", [])]
-    spec.bonds = [BondSpec(**b) for b in extra.get("bonds", [])]
-    spec.outputs = OutputSpec(list(extra.get("outputs", ["*.*"])))
-
-
-def load_ssp(path: str | os.PathLike[str]) -> SystemSpec:
-    """The spec of an SSP file; raises :class:`~kreislauf.system.SystemFileError` listing every problem."""
-    spec, problems = parse_ssp(path)
-    if problems:
-        raise SystemFileError(problems)
-    return spec
+def _connection_data(conn: ConnectionSpec) -> dict[str, Any]:
+    return {k: v for k, v in asdict(conn).items() if k != "line"}
