@@ -1,0 +1,319 @@
+"""Figures of run results: PNG files, the Sankey diagram's energies, resampling of long runs, clear errors."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from cosim_doubles import HeatCapacity
+
+from kreislauf.api import System
+from kreislauf.cli import CommandError
+from kreislauf.commands import plot as plot_command
+from kreislauf.plot import PlotError, classify, plot_results, resample, sankey_data
+from kreislauf.results import ResultWriter, read_results
+
+DAY = 86400.0
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+BOND = "a.cond->b.heat"
+
+# the synthetic heat-pump system: mean powers (W); every power swings ±25 % once a day, so its
+# integral over whole days is the mean times the duration, also for step-wise sums
+Q_EVAPORATOR = 4.0e5
+P_COMPRESSOR = 1.2e5
+LOSS_SHARE = 0.08
+
+
+def png_size(path) -> tuple[int, int]:
+    """Width and height from a PNG's IHDR chunk (and proof that the file is a PNG)."""
+    head = path.read_bytes()[:24]
+    assert head[:8] == PNG_SIGNATURE, f"{path} is not a PNG"
+    assert head[12:16] == b"IHDR"
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+
+
+def assert_image_has_content(path) -> None:
+    import matplotlib.image as mpimg
+
+    pixels = mpimg.imread(path)[..., :3]
+    # more than a blank canvas: a good share of the pixels are not white, and there are many colours
+    assert (pixels.min(axis=-1) < 0.9).mean() > 0.02
+    assert len(np.unique(pixels.reshape(-1, 3).round(2), axis=0)) > 20
+
+
+def heat_pump_results(path, days: float = 30.0, step: float = 60.0, row_group_size: int = 4096, meta=None):
+    """Results of a wastewater heat-pump system written with the ResultWriter; returns the columns.
+
+    exchanger: takes wastewater heat Q_e (net of its inlet and outlet enthalpy) and sends it on the
+    bond ``exchanger.loop->heat_pump.evaporator``; heat_pump: adds compressor power P and sends
+    Q_e + P to the network; network: loses 8 % and delivers the rest to consumers. Energies per step
+    hold the power at the end of the step; the counters are the running sums of those energies.
+    """
+    n = int(round(days * DAY / step)) + 1
+    t = np.arange(n) * step
+    swing = 1 + 0.25 * np.sin(2 * np.pi * t / DAY)
+    q_e, p_el = Q_EVAPORATOR * swing, P_COMPRESSOR * swing
+    q_c = q_e + p_el
+    per_step = {name: np.concatenate(([0.0], p[1:] * step)) for name, p in {"e": q_e, "p": p_el, "c": q_c}.items()}
+    counter = {name: np.cumsum(e) for name, e in per_step.items()}
+    enthalpy_in = np.cumsum(np.concatenate(([0.0], np.full(n - 1, 3.0e6 * step))))
+    cols = {
+        "time": t,
+        "exchanger.wastewater_inlet_temperature": 285.15 + 2 * np.sin(2 * np.pi * t / (7 * DAY)),
+        "exchanger.fouling_resistance": 1e-4 * (1 - np.exp(-t / (10 * DAY))),
+        "exchanger.heat_flow": q_e,
+        "exchanger.wastewater_inlet_energy": enthalpy_in + counter["e"],
+        "exchanger.wastewater_outlet_energy": -enthalpy_in,
+        "exchanger.loop_energy": -counter["e"],
+        "heat_pump.cop": q_c / p_el,
+        "heat_pump.condenser_heat": q_c,
+        "heat_pump.electrical_power": p_el,
+        "heat_pump.condenser_outlet_temperature": 338.15 + 3 * np.sin(2 * np.pi * t / DAY),
+        "heat_pump.evaporator_energy": counter["e"],
+        "heat_pump.compressor_energy": counter["p"],
+        "heat_pump.condenser_energy": -counter["c"],
+        "network.supply_energy": counter["c"],
+        "network.losses_energy": -LOSS_SHARE * counter["c"],
+        "network.consumers_energy": -(1 - LOSS_SHARE) * counter["c"],
+    }
+    for bond, key in (("exchanger.loop->heat_pump.evaporator", "e"), ("heat_pump.condenser->network.supply", "c")):
+        cols[f"bond:{bond}:sent"] = per_step[key]
+        cols[f"bond:{bond}:received"] = per_step[key]
+        cols[f"bond:{bond}:residual"] = np.zeros(n)
+    metadata = {"system": "heat-pump", "components": ["exchanger", "heat_pump", "network"], **(meta or {})}
+    names = list(cols)
+    block = np.column_stack([cols[c] for c in names])
+    with ResultWriter(path, names, metadata, row_group_size) as writer:
+        for row in block:
+            writer.append(row)
+    return cols
+
+
+@pytest.fixture(scope="module")
+def heat_pump_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("heat_pump")
+    heat_pump_results(folder / "results.parquet")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def capacity_run(tmp_path_factory):
+    """A real run of the master: two heat capacities joined by a power bond."""
+    folder = tmp_path_factory.mktemp("capacities")
+    a = HeatCapacity("a", C=2e6, T0=350.0, G=100.0)
+    b = HeatCapacity("b", C=1e6, T0=290.0)
+    system = System.from_components(
+        [a, b], ["b.T -> a.T_neighbour", "a.Q_cond -> b.Q_in"], bonds=["a.cond -> b.heat"], stop="2d", step=300.0
+    )
+    system.run(out_dir=folder, progress=False)
+    return folder
+
+
+def test_a_real_run_gives_png_figures_and_a_sankey_link_carrying_the_bond_energy(capacity_run, tmp_path):
+    paths = plot_results(capacity_run, tmp_path / "figures")
+    names = {p.name for p in paths}
+    assert {"temperature.png", "energy.png", "sankey.png"} <= names
+    for path in paths:
+        width, height = png_size(path)
+        assert 600 <= width <= 4000 and 300 <= height <= 4000
+        assert_image_has_content(path)
+    data = sankey_data(capacity_run)
+    (link,) = [link for link in data.links if link.bond == BOND]
+    columns = read_results(capacity_run / "results.parquet", [f"bond:{BOND}:sent", f"bond:{BOND}:received"])
+    assert link.sent == pytest.approx(columns[f"bond:{BOND}:sent"].sum(), rel=1e-12)
+    assert link.received == pytest.approx(columns[f"bond:{BOND}:received"].sum(), rel=1e-12)
+    # the ledger's own totals in summary.json, booked from the counters, agree with the column sums
+    (total,) = json.loads((capacity_run / "summary.json").read_text())["bonds"]
+    assert link.sent == pytest.approx(total["sent_J"], rel=1e-9)
+    assert link.received == pytest.approx(total["received_J"], rel=1e-9)
+    # heat flows from the hot capacity a (350 K) to the cold one b (290 K)
+    assert (link.source, link.target) == ("a", "b") and link.energy == pytest.approx(link.sent)
+    assert link.energy > 0
+
+
+def test_every_quantity_family_gets_a_figure(heat_pump_run, tmp_path):
+    paths = plot_results(heat_pump_run, tmp_path)
+    assert sorted(p.name for p in paths) == sorted(
+        ["temperature.png", "power.png", "cop.png", "fouling.png", "energy.png", "sankey.png"]
+    )
+    for path in paths:
+        assert path.stat().st_size > 10_000
+        png_size(path)
+
+
+def test_sankey_energies_are_the_analytic_integrals_and_every_component_balances(heat_pump_run):
+    data = sankey_data(heat_pump_run)
+    duration = 30 * DAY
+    by_pair = {(link.source, link.target): link.energy for link in data.links}
+    assert by_pair[("exchanger", "heat_pump")] == pytest.approx(Q_EVAPORATOR * duration, rel=1e-9)
+    assert by_pair[("heat_pump", "network")] == pytest.approx((Q_EVAPORATOR + P_COMPRESSOR) * duration, rel=1e-9)
+    # the boundary: wastewater heat (inlet and outlet netted) and electricity in, losses and heat out
+    assert by_pair[("in:exchanger.wastewater", "exchanger")] == pytest.approx(Q_EVAPORATOR * duration, rel=1e-9)
+    assert by_pair[("in:heat_pump.compressor", "heat_pump")] == pytest.approx(P_COMPRESSOR * duration, rel=1e-9)
+    delivered = (Q_EVAPORATOR + P_COMPRESSOR) * duration
+    assert by_pair[("network", "out:network.losses")] == pytest.approx(LOSS_SHARE * delivered, rel=1e-9)
+    assert by_pair[("network", "out:network.consumers")] == pytest.approx((1 - LOSS_SHARE) * delivered, rel=1e-9)
+    for name, node in data.nodes.items():
+        if node.kind == "component":
+            inflow, outflow = data.throughput(name)
+            assert inflow == pytest.approx(outflow, rel=1e-12)
+
+
+def test_sankey_of_a_period_sums_only_the_steps_that_end_in_it(heat_pump_run):
+    data = sankey_data(heat_pump_run, start="10d", stop="12d")
+    assert (data.start, data.stop) == (10 * DAY, 12 * DAY)
+    columns = read_results(heat_pump_run / "results.parquet")
+    inside = (columns["time"] > 10 * DAY) & (columns["time"] <= 12 * DAY)
+    for link in data.links:
+        if link.bond is not None:
+            assert link.sent == pytest.approx(columns[f"bond:{link.bond}:sent"][inside].sum(), rel=1e-12)
+    by_pair = {(link.source, link.target): link.energy for link in data.links}
+    assert by_pair[("exchanger", "heat_pump")] == pytest.approx(Q_EVAPORATOR * 2 * DAY, rel=1e-9)
+    assert by_pair[("in:heat_pump.compressor", "heat_pump")] == pytest.approx(P_COMPRESSOR * 2 * DAY, rel=1e-9)
+
+
+def test_a_bond_with_a_negative_sum_is_drawn_from_receiver_to_sender(tmp_path):
+    path = tmp_path / "results.parquet"
+    with ResultWriter(path, ["time", "bond:x.out->y.in:sent", "bond:x.out->y.in:received"], {}) as writer:
+        for k in range(5):
+            writer.append(np.array([60.0 * k, -100.0 * (k > 0), -90.0 * (k > 0)]))
+    (link,) = sankey_data(path).links
+    assert (link.source, link.target, link.energy) == ("y", "x", 400.0)
+    assert (link.sent, link.received) == (-400.0, -360.0)
+
+
+def test_port_kinds_from_the_metadata_label_the_boundary(tmp_path):
+    meta = {"energy_ports": {"heat_pump": {"compressor": {"energy": "compressor_energy", "kind": "electrical"}}}}
+    heat_pump_results(tmp_path / "results.parquet", days=2, meta=meta)
+    node = sankey_data(tmp_path).nodes["in:heat_pump.compressor"]
+    assert node.port_kind == "electrical" and "electricity" in node.label
+
+
+def test_a_year_at_60_s_is_drawn_in_daily_bins_whose_extremes_are_the_steps_extremes(tmp_path):
+    """365 d at 60 s: 525 601 rows of a daily temperature swing; bins of one day."""
+    step, days = 60.0, 365
+    n = int(days * DAY / step) + 1
+    path = tmp_path / "results.parquet"
+    t = np.arange(n) * step
+    amplitude = 5.0 + 3.0 * (t / t[-1])
+    temperature = 300.0 + amplitude * np.sin(2 * np.pi * t / DAY)
+    table = np.column_stack([t, temperature])
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    # written in row groups of 8192 rows, like the master's ResultWriter does
+    with pq.ParquetWriter(str(path), pa.schema([("time", pa.float64()), ("x.supply_temperature", pa.float64())])) as w:
+        for i in range(0, n, 8192):
+            block = table[i : i + 8192]
+            w.write_table(pa.table({"time": block[:, 0], "x.supply_temperature": block[:, 1]}))
+    binned = resample(path, ["x.supply_temperature"])
+    assert binned.bin_width == DAY and len(binned.time) == days
+    day = np.minimum((t // DAY).astype(int), days - 1)
+    # per day, the bin holds the extremes and the mean of that day's samples (the last sample, at
+    # t = 365 d, falls into the last day); the extremes are near 300 K ± the day's amplitude
+    for d in range(0, days, 7):
+        samples = temperature[day == d]
+        assert binned.high[d, 0] == samples.max() and binned.low[d, 0] == samples.min()
+        assert binned.mean[d, 0] == pytest.approx(samples.mean(), rel=1e-12)
+        assert binned.high[d, 0] == pytest.approx(300.0 + 5.0 + 3.0 * (d + 0.25) / days, abs=1e-6)
+    assert binned.time[0] == DAY / 2
+    figure = plot_results(path, tmp_path / "figures")
+    assert [p.name for p in figure] == ["temperature.png"]
+
+
+def test_short_periods_keep_every_step(heat_pump_run):
+    raw = resample(heat_pump_run, ["heat_pump.cop"], start="1d", stop="1.5d")
+    assert raw.bin_width is None and raw.low is None
+    assert raw.time[0] == DAY and raw.time[-1] == 1.5 * DAY and len(raw.time) == 12 * 60 + 1
+    assert raw.mean[:, 0] == pytest.approx((Q_EVAPORATOR + P_COMPRESSOR) / P_COMPRESSOR)
+
+
+@pytest.mark.parametrize(
+    ("variable", "unit", "family"),
+    [
+        ("supply_temperature", None, "temperature"),
+        ("outlet", "degC", "temperature"),
+        ("electrical_power", None, "power"),
+        ("heat_flow", None, "power"),
+        ("duty", "kW", "power"),
+        ("cop", None, "cop"),
+        ("fouling_resistance", None, "fouling"),
+        ("wall", "m2.K/W", "fouling"),
+        ("compressor_energy", None, "energy"),
+        ("E_heat", None, "energy"),
+        ("P_heat", None, "power"),
+        ("engine_heat", None, "power"),
+        ("delivered", "MWh", "energy"),
+        ("stored_energy", None, None),
+        ("mass_flow", "kg/s", None),
+        ("valve_position", None, None),
+    ],
+)
+def test_quantity_families_by_unit_and_by_name(variable, unit, family):
+    assert classify(variable, unit) == family
+
+
+def test_units_in_the_metadata_choose_the_family_and_convert_to_si(tmp_path):
+    path = tmp_path / "results.parquet"
+    meta = {"units": {"boiler.outlet": "degC", "boiler.duty": "kW"}}
+    with ResultWriter(path, ["time", "boiler.outlet", "boiler.duty"], meta) as writer:
+        for k in range(10):
+            writer.append(np.array([60.0 * k, 70.0, 250.0]))
+    assert sorted(p.name for p in plot_results(path, tmp_path / "f")) == ["power.png", "temperature.png"]
+
+
+def test_a_missing_results_file_is_an_error_naming_it(tmp_path):
+    with pytest.raises(PlotError, match=rf"{tmp_path / 'nowhere'}: no results file"):
+        plot_results(tmp_path / "nowhere", tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_empty_results_file_is_an_error_naming_it(tmp_path):
+    path = tmp_path / "results.parquet"
+    with ResultWriter(path, ["time", "a.T"], {}):
+        pass
+    with pytest.raises(PlotError, match=rf"{path}.*no rows"):
+        plot_results(tmp_path, tmp_path / "out")
+
+
+def test_a_file_that_is_not_parquet_is_an_error_naming_it(tmp_path):
+    path = tmp_path / "results.parquet"
+    path.write_text("time,a.T\n0,300\n")
+    with pytest.raises(PlotError, match=rf"{path}.*not a readable Parquet"):
+        plot_results(path, tmp_path / "out")
+
+
+def test_a_period_outside_the_run_names_the_run_s_range(heat_pump_run, tmp_path):
+    outside = r"results\.parquet: the period \[3\.456e\+06 s, end\].*covers \[0, 2\.592e\+06\] s"
+    with pytest.raises(PlotError, match=outside):
+        plot_results(heat_pump_run, tmp_path, start="40d")
+    with pytest.raises(PlotError, match="stop .* must come after start"):
+        plot_results(heat_pump_run, tmp_path, start="20d", stop="10d")
+    with pytest.raises(PlotError, match="'ten days' is not a duration"):
+        plot_results(heat_pump_run, tmp_path, start="ten days")
+
+
+def parse(argv):
+    parser = argparse.ArgumentParser(prog="kreislauf")
+    plot_command.register(parser.add_subparsers())
+    return parser.parse_args(argv)
+
+
+def test_the_command_prints_the_figures_it_wrote(heat_pump_run, tmp_path, capsys):
+    args = parse(["plot", str(heat_pump_run), "-o", str(tmp_path / "fig"), "--start", "10d", "--stop", "20d"])
+    assert args.handler(args) == 0
+    printed = [Path(line) for line in capsys.readouterr().out.splitlines()]
+    assert sorted(p.name for p in printed) == sorted(p.name for p in (tmp_path / "fig").iterdir())
+    assert len(printed) == 6
+    for path in printed:
+        assert path.parent == tmp_path / "fig"
+        png_size(path)
+
+
+def test_the_command_reports_a_missing_folder_as_a_user_error(tmp_path):
+    args = parse(["plot", str(tmp_path / "missing")])
+    with pytest.raises(CommandError, match="missing.*no results file"):
+        args.handler(args)
