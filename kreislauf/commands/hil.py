@@ -28,9 +28,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="COMPONENT",
         help="an FMU file, a model name, or a Python factory 'package.module:function'",
     )
-    serve.add_argument("--map", required=True, type=Path, dest="map_path", help="register map (TOML)")
+    serve.add_argument("--map", required=True, type=Path, dest="map_path", metavar="MAP", help="register map (TOML)")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, loopback only)")
-    serve.add_argument("--port", type=int, default=5020, help="TCP port (default 5020; 0 picks a free port)")
+    serve.add_argument(
+        "--port", type=int, default=5020, metavar="N", help="TCP port (default 5020; 0 picks a free port)"
+    )
     serve.add_argument("--mode", choices=["free", "trigger"], help="default: trigger when the map has one")
     serve.add_argument("--period", type=float, default=1.0, help="free-running step in simulated s (default 1)")
     serve.add_argument("--realtime-factor", type=float, default=1.0, help="simulated s per wall s (default 1)")
