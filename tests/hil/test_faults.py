@@ -132,6 +132,7 @@ def test_device_restart_mid_run_falls_back_to_the_shadow_model(tank_map, proxy_f
         assert device.fallen_back
         fault = device.faults[0]
         assert fault.time == 3 * DT and fault.kind in (FaultKind.CONNECTION, FaultKind.TIMEOUT)
+        assert fault.point == "pump_on_set"  # the first request of the step: the coil write
         assert fault.action == "fallback to 'tank'"
         # the fallback ran in the shadow all along, so it continues exactly where the plant was
         names = ["tank_temperature", "heater_energy"]
