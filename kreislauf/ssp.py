@@ -372,6 +372,7 @@ def _read_annotations(element: ET.Element, reader: _Reader, where: str) -> dict[
             found = json.loads(payload.text or "") if payload is not None else None
         except json.JSONDecodeError as exc:
             reader.problem(f"the {ANNOTATION_TYPE} annotation is not valid JSON: {exc}")
+            continue
         if not isinstance(found, dict):
             reader.problem(f"the {ANNOTATION_TYPE} annotation holds no kreislauf:system object")
             found = None
@@ -688,7 +689,7 @@ def write_ssp(spec: SystemSpec, path: str | os.PathLike[str], cache_dir: str | o
     if problems:
         raise SystemFileError(problems)
     sources = {name: f"resources/{name}.fmu" if archive else _relative(fmu, path.parent) for name, fmu in fmus.items()}
-    text = _ssd_bytes(spec, infos, sources)
+    text = _ssd_bytes(spec, infos, sources, path.parent)
     path.parent.mkdir(parents=True, exist_ok=True)
     if archive:
         with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
@@ -701,13 +702,14 @@ def write_ssp(spec: SystemSpec, path: str | os.PathLike[str], cache_dir: str | o
 
 
 def _relative(target: Path, folder: Path) -> str:
+    """``target`` as a POSIX path relative to ``folder`` (absolute when no relative path exists)."""
     try:
-        return PurePosixPath(Path(os.path.relpath(target.resolve(), folder.resolve()))).as_posix()
-    except ValueError:  # another drive: an absolute path is the only way to name it
-        return target.resolve().as_uri()
+        return Path(os.path.relpath(target.resolve(), folder.resolve())).as_posix()
+    except ValueError:  # another drive
+        return target.resolve().as_posix()
 
 
-def _ssd_bytes(spec: SystemSpec, infos: Mapping[str, _FmuInfo], sources: Mapping[str, str]) -> bytes:
+def _ssd_bytes(spec: SystemSpec, infos: Mapping[str, _FmuInfo], sources: Mapping[str, str], out_dir: Path) -> bytes:
     root = ET.Element(_q("ssd", "SystemStructureDescription"), {"version": "1.0", "name": spec.name})
     system = ET.SubElement(root, _q("ssd", "System"), {"name": spec.name})
     in_ssd = {i for i, c in enumerate(spec.connections) if c.source_component in infos and c.target_component in infos}
@@ -784,7 +786,7 @@ def _ssd_bytes(spec: SystemSpec, infos: Mapping[str, _FmuInfo], sources: Mapping
     payload = {
         "settings": {k: v for k, v in asdict(spec.settings).items() if k not in ("start", "stop")},
         "order": list(spec.components),
-        "components": {name: _component_extra(c, name in infos) for name, c in spec.components.items()},
+        "components": {name: _component_extra(c, name in infos, out_dir) for name, c in spec.components.items()},
         "connections": [{**_connection_data(c), "index": i} for i, c in enumerate(spec.connections) if i not in in_ssd],
         "bonds": [{k: v for k, v in asdict(b).items() if k != "line"} for b in spec.bonds],
         "outputs": spec.outputs.variables,
@@ -794,17 +796,30 @@ def _ssd_bytes(spec: SystemSpec, infos: Mapping[str, _FmuInfo], sources: Mapping
     return ET.tostring(root, encoding="utf-8", xml_declaration=True)
 
 
-def _component_extra(cspec: ComponentSpec, in_ssd: bool) -> dict[str, Any]:
+def _component_extra(cspec: ComponentSpec, in_ssd: bool, out_dir: Path) -> dict[str, Any]:
+    """What the annotation keeps of a component; files it names are made relative to ``out_dir``."""
     extra: dict[str, Any] = {"kind": cspec.kind, "fmi_version": cspec.fmi_version}
-    if cspec.kind != "fmu":
+    if cspec.kind == "model":
         extra["source"] = cspec.source
+    elif cspec.kind == "python":
+        module, _, factory = cspec.source.rpartition(":")
+        extra["source"] = (
+            f"{_rebase(module, cspec.base_dir, out_dir)}:{factory}" if module.endswith(".py") else (cspec.source)
+        )
     if not in_ssd:
         extra["parameters"] = cspec.parameters
     for key in ("step", "arguments", "options", "output_dependencies"):
         value = getattr(cspec, key)
         if value:
             extra[key] = value
+    if cspec.kind == "device" and isinstance(cspec.options.get("map"), str):
+        extra["options"] = {**cspec.options, "map": _rebase(cspec.options["map"], cspec.base_dir, out_dir)}
     return extra
+
+
+def _rebase(file: str, base_dir: Path, out_dir: Path) -> str:
+    """``file`` (relative to ``base_dir``) relative to ``out_dir``; absolute paths stay as they are."""
+    return file if Path(file).is_absolute() else _relative(base_dir / file, out_dir)
 
 
 def _connection_data(conn: ConnectionSpec) -> dict[str, Any]:

@@ -10,7 +10,10 @@ solution of the two-tank system.
 from __future__ import annotations
 
 import copy
+import json
 import shutil
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -60,6 +63,9 @@ def comparable(spec: SystemSpec) -> SystemSpec:
         if comp.kind == "fmu":
             path = Path(comp.source) if Path(comp.source).is_absolute() else comp.base_dir / comp.source
             comp.source = path.read_bytes()
+        elif comp.kind == "python":
+            module, _, factory = comp.source.rpartition(":")
+            comp.source = f"{(comp.base_dir / module).resolve()}:{factory}"
         comp.base_dir = Path("/")
         comp.line = None
         comp.parameter_lines = {}
@@ -72,6 +78,8 @@ def comparable(spec: SystemSpec) -> SystemSpec:
 
 
 def toml_system(tmp_path: Path, fmus: dict[int, Path]) -> Path:
+    """Two tank FMUs (FMI 2 and 3) and a Python gain from a file beside the system file."""
+    shutil.copy(DOUBLES, tmp_path / "doubles.py")
     path = tmp_path / "tanks.toml"
     path.write_text(f"""
 connections = [
@@ -95,7 +103,7 @@ loss_conductance = 100.0
 temperature_start = 350.0
 
 [components.probe]
-python = "{DOUBLES}:Gain"
+python = "doubles.py:Gain"
 arguments = {{ k = 2.0, unit = "K" }}
 step = "4min"
 
@@ -112,7 +120,7 @@ variables = ["A.temperature", "B.*", "probe.y"]
 
 def test_toml_to_ssp_and_back_is_the_same_system_and_runs_the_same(tmp_path, fmus):
     original = load(toml_system(tmp_path, fmus))
-    archive = write_ssp(original.spec, tmp_path / "tanks.ssp")
+    archive = write_ssp(original.spec, tmp_path / "elsewhere" / "tanks.ssp")
     with zipfile.ZipFile(archive) as zf:
         assert sorted(zf.namelist()) == ["SystemStructure.ssd", "resources/A.fmu", "resources/B.fmu"]
         ssd = zf.read("SystemStructure.ssd")
@@ -120,7 +128,7 @@ def test_toml_to_ssp_and_back_is_the_same_system_and_runs_the_same(tmp_path, fmu
     back = read_ssp(archive)
     assert comparable(back) == comparable(original.spec)
     # written again from what was read: the same description, byte for byte
-    again = write_ssp(back, tmp_path / "again.ssp")
+    again = write_ssp(back, tmp_path / "elsewhere" / "again.ssp")
     with zipfile.ZipFile(again) as zf:
         assert zf.read("SystemStructure.ssd") == ssd
     # and it runs to the same numbers, bit for bit
@@ -516,3 +524,28 @@ parameters = { area = 120.0 }
     back = read_ssp(archive)
     assert back.components["hx"].kind == "model" and back.components["hx"].source == "fouling_heat_exchanger"
     assert comparable(back) == comparable(original.spec)
+
+
+def test_the_command_line_checks_and_runs_an_ssp(tmp_path, fmus):
+    archive = foreign_ssp(tmp_path, fmus[2])
+    checked = subprocess.run(
+        [sys.executable, "-m", "kreislauf", "check", str(archive)], capture_output=True, text=True, timeout=120
+    )
+    assert checked.returncode == 0, checked.stderr
+    out = tmp_path / "results"
+    ran = subprocess.run(
+        [sys.executable, "-m", "kreislauf", "run", str(archive), "--step", "5min", "-o", str(out), "--no-progress"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert ran.returncode == 0, ran.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "ok" and summary["time_reached_s"] == 21600.0
+    broken = tmp_path / "broken.ssd"
+    broken.write_text(BROKEN_SSD)
+    refused = subprocess.run(
+        [sys.executable, "-m", "kreislauf", "check", str(broken)], capture_output=True, text=True, timeout=120
+    )
+    assert refused.returncode == 1
+    assert "missing.fmu" in refused.stdout + refused.stderr
