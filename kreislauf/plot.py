@@ -85,6 +85,13 @@ _J_PER_KWH = 3.6e6
 _KIND_LABELS = {"heat": "heat", "fluid": "enthalpy", "electrical": "electricity", "chemical": "chemical energy"}
 _KIND_COLOURS = {"heat": "#d62728", "fluid": "#1f77b4", "electrical": "#e6b800", "chemical": "#8c564b"}
 _BOUNDARY_COLOUR = "#8c8c8c"
+_AXIS_NAMES = {
+    "temperature": "temperature",
+    "power": "power",
+    "cop": "COP",
+    "fouling": "fouling resistance",
+    "energy": "energy since start",
+}
 
 
 class PlotError(ValueError):
@@ -343,7 +350,10 @@ def _scaled(family: str, peak: float) -> tuple[str, float, float]:
             if peak >= least:
                 return unit, 1.0 / f, 0.0
         return "Wh", 1.0 / 3600.0, 0.0
-    if family == "fouling":
+    if family == "fouling" and peak > 0:
+        exponent = math.floor(math.log10(peak))
+        if exponent < -1:
+            return f"10$^{{{exponent}}}$ m²·K/W", 10.0**-exponent, 0.0
         return "m²·K/W", 1.0, 0.0
     return "–", 1.0, 0.0
 
@@ -531,7 +541,7 @@ def _plot_family(
                     x, low[:, j] * factor + offset, high[:, j] * factor + offset, color=colour, alpha=0.2, lw=0
                 )
         ax.set_title(group, loc="left", fontsize=11, color=base if group in colours else "black", fontweight="bold")
-        ax.set_ylabel(f"{'COP' if family == 'cop' else family} ({unit})" if family != "cop" else "COP (–)", fontsize=10)
+        ax.set_ylabel(f"{_AXIS_NAMES[family]} ({unit})", fontsize=10)
         ax.grid(True, alpha=0.3)
         ax.tick_params(labelsize=9)
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, frameon=False)
@@ -820,20 +830,19 @@ def plot_sankey(data: SankeyData, path: str | os.PathLike[str]) -> Path:
         for nodes in by_col:
             centre = {n: float(np.mean([pos[m] for m in neighbours[n] if m in pos] or [pos[n]])) for n in nodes}
             nodes.sort(key=centre.__getitem__)
-    total = max((sum(size[n] for n in nodes) for nodes in by_col), default=1.0) or 1.0
-    height = 1.0
-    gap = 0.06
     tallest = max((len(nodes) for nodes in by_col), default=1)
-    scale = height * (1 - gap * max(tallest - 1, 0) / max(tallest, 1)) / total
+    gap = 0.07 if tallest < 8 else 0.5 / tallest
+    # energy -> height: the fullest column (nodes plus gaps) spans the unit height
+    scale = min(((1 - gap * (len(nodes) - 1)) / sum(size[n] for n in nodes) for nodes in by_col if nodes), default=1.0)
     node_w = 0.06
     box: dict[str, tuple[float, float, float]] = {}  # x, y_top, h
     for c, nodes in enumerate(by_col):
-        used = sum(size[n] for n in nodes) * scale + gap * (len(nodes) - 1) / max(tallest, 1)
+        used = sum(size[n] for n in nodes) * scale + gap * (len(nodes) - 1)
         y = 0.5 + used / 2
         for n in nodes:
             h = size[n] * scale
             box[n] = (float(c), y, h)
-            y -= h + gap / max(tallest, 1)
+            y -= h + gap
 
     fig_w = max(7.0, 3.2 * n_cols)
     fig, ax = plt.subplots(figsize=(fig_w, 7.5))
@@ -892,6 +901,7 @@ def plot_sankey(data: SankeyData, path: str | os.PathLike[str]) -> Path:
             fontsize=8.5,
             bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.75},
         )
+    labels: dict[tuple[float, str], list[tuple[float, str]]] = {}
     for name, (x, y, h) in box.items():
         node = data.nodes[name]
         ax.add_patch(Rectangle((x, y - h), node_w, h, facecolor=node_colour(name), edgecolor="black", lw=0.6))
@@ -908,18 +918,22 @@ def plot_sankey(data: SankeyData, path: str | os.PathLike[str]) -> Path:
                 color=colours[name],
             )
         elif node.kind == "source":
-            ax.text(
-                x - 0.02, y - h / 2, f"{node.label}\n→ {node.component}\n{energy}", ha="right", va="center", fontsize=9
-            )
+            labels.setdefault((x, "right"), []).append((y - h / 2, f"{node.label} → {node.component}\n{energy}"))
         else:
-            ax.text(
-                x + node_w + 0.02,
-                y - h / 2,
-                f"{node.label}\n{node.component} →\n{energy}",
-                ha="left",
-                va="center",
-                fontsize=9,
+            labels.setdefault((x + node_w, "left"), []).append(
+                (y - h / 2, f"{node.component} → {node.label}\n{energy}")
             )
+    # boundary labels beside their nodes, pushed apart where nodes sit closer than two lines of text
+    for (x, align), entries in labels.items():
+        entries.sort(key=lambda entry: -entry[0])
+        placed = math.inf
+        for y, text in entries:
+            y_text = min(y, placed - 0.06)
+            placed = y_text
+            dx = -0.02 if align == "right" else 0.02
+            ax.text(x + dx, y_text, text, ha=align, va="center", fontsize=9)
+            if abs(y_text - y) > 1e-9:
+                ax.plot([x, x + dx], [y, y_text], color="0.4", lw=0.6)
     left = 0.9 if any(data.nodes[n].kind == "source" for n in by_col[0]) else 0.3
     right = 0.9 if any(data.nodes[n].kind == "sink" for n in by_col[-1]) else 0.3
     ax.set_xlim(-left, n_cols - 1 + node_w + right)
