@@ -549,3 +549,34 @@ def test_the_command_line_checks_and_runs_an_ssp(tmp_path, fmus):
     )
     assert refused.returncode == 1
     assert "missing.fmu" in refused.stdout + refused.stderr
+
+
+def ssp_command(argv: list[str]) -> int:
+    """``kreislauf ssp ...`` through the module's own parser (the group registers like every other)."""
+    import argparse
+
+    from kreislauf.commands import ssp as ssp_commands
+
+    parser = argparse.ArgumentParser(prog="kreislauf")
+    ssp_commands.register(parser.add_subparsers())
+    args = parser.parse_args(argv)
+    return args.handler(args)
+
+
+def test_ssp_export_and_show_commands(tmp_path, fmus, capsys):
+    from kreislauf.cli import CommandError
+
+    out = tmp_path / "out" / "tanks.ssp"
+    assert ssp_command(["ssp", "export", str(toml_system(tmp_path, fmus)), str(out)]) == 0
+    assert capsys.readouterr().out.strip() == str(out)
+    assert comparable(read_ssp(out)) == comparable(load(tmp_path / "tanks.toml").spec)
+    assert ssp_command(["ssp", "show", str(foreign_ssp(tmp_path, fmus[2]))]) == 0
+    shown = capsys.readouterr().out
+    assert "A.ambient_power -> B.heating  (x -1.0 + 0.0)" in shown
+    assert "heat_capacity = 2000000.0" in shown and "note: " in shown and "ssd:GraphicalElements" in shown
+    broken = tmp_path / "broken.ssd"
+    broken.write_text(BROKEN_SSD)
+    with pytest.raises(CommandError, match="missing.fmu"):
+        ssp_command(["ssp", "show", str(broken)])
+    with pytest.raises(CommandError, match="'.ssp'"):
+        ssp_command(["ssp", "export", str(tmp_path / "tanks.toml"), str(tmp_path / "tanks.zip")])
