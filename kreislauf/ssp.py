@@ -42,6 +42,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path, PurePosixPath
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from kreislauf import units
 from kreislauf.system import (
@@ -424,11 +425,18 @@ def _read_element(element: ET.Element, reader: _Reader, base_dir: Path) -> None:
     if name in reader.spec.components:
         reader.problem("two elements have this name", component=name)
         return
+    implementation = element.get("implementation", "any")
+    if implementation == "ModelExchange":
+        reader.problem(
+            "implementation='ModelExchange' is not supported: kreislauf runs co-simulation FMUs", component=name
+        )
     source = element.get("source", "")
-    cspec = ComponentSpec(name, "fmu", source, base_dir=base_dir)
+    fmu = _resolve(source, base_dir)
+    cspec = ComponentSpec(name, "fmu", str(fmu) if fmu is not None else source, base_dir=base_dir)
     reader.spec.components[name] = cspec
-    fmu = base_dir / source
-    if not fmu.is_file():
+    if fmu is None:
+        reader.problem(f"source '{source}' is not a relative reference or a file: URI", component=name)
+    elif not fmu.is_file():
         reader.problem(f"FMU '{source}' not found (looked at {fmu})", component=name)
     else:
         try:
@@ -449,6 +457,19 @@ def _read_element(element: ET.Element, reader: _Reader, base_dir: Path) -> None:
             _read_annotations(child, reader, f"component '{name}'")
         else:
             reader.ignore(child, f"component '{name}'", name)
+
+
+def _resolve(source: str, base_dir: Path) -> Path | None:
+    """The file an SSP ``source`` URI reference names: relative to ``base_dir``, or a ``file:`` URI.
+
+    Percent-encoding is decoded; other schemes (``http:``...) give None.
+    """
+    parts = urlsplit(source)
+    if parts.scheme == "file":
+        return Path(unquote(parts.path))
+    if parts.scheme or parts.netloc:
+        return None
+    return base_dir / unquote(parts.path)
 
 
 def _read_connector(connector: ET.Element, component: str, info: _FmuInfo | None, reader: _Reader) -> None:
@@ -491,8 +512,11 @@ def _binding_values(
     where = "inline parameter set"
     if pset is None and source is not None:
         where = f"parameter file '{source}'"
+        file = _resolve(source, base_dir)
         try:
-            pset = ET.fromstring((base_dir / source).read_bytes())
+            if file is None:
+                raise OSError("not a relative reference or a file: URI")
+            pset = ET.fromstring(file.read_bytes())
         except (OSError, ET.ParseError) as exc:
             reader.problem(f"parameter values '{source}' cannot be read: {exc}", component)
             return []

@@ -178,7 +178,7 @@ FOREIGN_SSD = """<?xml version="1.0" encoding="UTF-8"?>
           <ssc:Annotation type="com.example.sometool"><layer>3</layer></ssc:Annotation>
         </ssd:Annotations>
       </ssd:Component>
-      <ssd:Component name="B" source="resources/tank2.fmu">
+      <ssd:Component name="B" source="resources/tank%202.fmu" implementation="CoSimulation">
         <ssd:Connectors>
           <ssd:Connector name="heating" kind="input"><ssc:Real unit="W"/></ssd:Connector>
           <ssd:Connector name="temperature" kind="output"><ssc:Real unit="degC"/></ssd:Connector>
@@ -269,6 +269,7 @@ def foreign_ssp(tmp_path: Path, fmu: Path) -> Path:
         zf.writestr("SystemStructure.ssd", FOREIGN_SSD)
         zf.writestr("resources/A.ssv", FOREIGN_SSV)
         zf.write(fmu, "resources/tank2.fmu")
+        zf.write(fmu, "resources/tank 2.fmu")
     return path
 
 
@@ -434,6 +435,7 @@ BROKEN_SSD = """<?xml version="1.0" encoding="UTF-8"?>
       </ssd:Component>
       <ssd:Component name="B" source="missing.fmu"/>
       <ssd:Component name="C" type="application/x-ssp-definition" source="sub.ssd"/>
+      <ssd:Component name="D" source="https://example.com/tank.fmu" implementation="ModelExchange"/>
       <ssd:System name="nested"/>
     </ssd:Elements>
     <ssd:Connections>
@@ -455,7 +457,10 @@ def test_every_problem_of_an_ssd_is_reported_at_once_with_file_component_and_var
         read_ssp(ssd)
     problems = info.value.problems
     assert all(p.file == str(ssd) for p in problems)
-    found = {(p.component, p.variable): p.message for p in problems}
+    found: dict[tuple[str | None, str | None], str] = {}
+    for p in problems:
+        found[(p.component, p.variable)] = found.get((p.component, p.variable), "") + p.message + "\n"
+    messages = "\n".join(str(p) for p in problems)
     assert "furlong" in found[("A", "ambient_power")]
     assert "no variable" in found[("A", "no_such_variable")]
     assert "String" in found[("A", "heat_capacity")]
@@ -463,11 +468,12 @@ def test_every_problem_of_an_ssd_is_reported_at_once_with_file_component_and_var
     assert "no variable" in found[("A", "volume")]
     assert "missing.fmu' not found" in found[("B", None)]
     assert "application/x-ssp-definition" in found[("C", None)]
+    assert "ModelExchange" in found[("D", None)]
+    assert "https://example.com/tank.fmu' is not a relative reference" in messages
     assert "not supported" in found[("nested", None)]
-    messages = "\n".join(str(p) for p in problems)
     assert "system's own connectors" in messages and "<system>.outside -> A.heating" in messages
     assert "nowhere.ssv" in messages
-    assert len(problems) == 11
+    assert len(problems) == 13
 
 
 def test_an_archive_that_would_write_outside_its_folder_is_refused_whole(tmp_path, fmus):
