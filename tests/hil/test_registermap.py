@@ -160,3 +160,27 @@ def test_a_unit_other_than_the_variables_is_rejected():
     with pytest.raises(RegisterMapError) as info:
         rmap.bind(tank_variables(), "tank")
     assert info.value.point == "heat_loss" and "unit 'kW' differs from the unit 'W'" in str(info.value)
+
+
+def model_variables(model_name: str) -> dict:
+    """The variables a model's FMU will have, from its declaration (no FMU built)."""
+    from kreislauf.component import Causality, Variable
+    from kreislauf.models import get_model
+
+    causality = {
+        "input": Causality.INPUT,
+        "output": Causality.OUTPUT,
+        "state": Causality.OUTPUT,
+        "parameter": Causality.PARAMETER,
+    }
+    model = get_model(model_name)
+    return {
+        d.name: Variable(d.name, causality[d.kind], unit=d.unit or None)
+        for d in model.variables.values()
+        if d.kind in causality
+    }
+
+
+@pytest.mark.parametrize(("map_file", "model_name"), [("heat_exchanger_map.toml", "fouling_heat_exchanger")])
+def test_bench_example_maps_fit_their_models(map_file, model_name):
+    load_register_map(REPO / "examples" / "bench" / map_file).bind(model_variables(model_name), model_name)
