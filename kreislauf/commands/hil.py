@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import signal
+import sys
 import threading
 from pathlib import Path
 
@@ -109,6 +110,13 @@ def _serve(args: argparse.Namespace) -> int:
         server.start()
     except (RegisterMapError, ValueError, OSError) as exc:
         raise CommandError(str(exc)) from None
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(
+            f"kreislauf: warning: serving on {args.host}, beyond this machine; Modbus TCP has no authentication, "
+            "so use an isolated bench network",
+            file=sys.stderr,
+            flush=True,
+        )
     stop = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     print(
