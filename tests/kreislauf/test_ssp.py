@@ -404,6 +404,9 @@ parameters = {{ heat_capacity = {c_b}, loss_conductance = 0.0, temperature_start
     t = master["time"]
     exact = t_amb + (t_a0 - t_amb) * np.exp(-ua * t / c_a)
     np.testing.assert_allclose(master["A.temperature"], exact, rtol=0, atol=1e-6)
+    # and B, held input per step, is T_B0 + h/C_B · Σ_k UA (T_amb − T_A(t_k))
+    heat = np.concatenate([[0.0], np.cumsum(ua * (t_amb - exact[:-1]))])
+    np.testing.assert_allclose(master["B.temperature"], t_b0 + h / c_b * heat, rtol=0, atol=1e-8)
 
 
 BROKEN_SSD = """<?xml version="1.0" encoding="UTF-8"?>
