@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from cosim_doubles import HeatCapacity
 
@@ -201,9 +205,6 @@ def test_a_year_at_60_s_is_drawn_in_daily_bins_whose_extremes_are_the_steps_extr
     amplitude = 5.0 + 3.0 * (t / t[-1])
     temperature = 300.0 + amplitude * np.sin(2 * np.pi * t / DAY)
     table = np.column_stack([t, temperature])
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     # written in row groups of 8192 rows, like the master's ResultWriter does
     with pq.ParquetWriter(str(path), pa.schema([("time", pa.float64()), ("x.supply_temperature", pa.float64())])) as w:
         for i in range(0, n, 8192):
@@ -317,3 +318,56 @@ def test_the_command_reports_a_missing_folder_as_a_user_error(tmp_path):
     args = parse(["plot", str(tmp_path / "missing")])
     with pytest.raises(CommandError, match="missing.*no results file"):
         args.handler(args)
+
+
+def write_long_run(path, days: int, columns: int = 20, step: float = 60.0, row_group_size: int = 8192) -> int:
+    """A results file of ``columns`` temperatures, powers and counters at ``step``; returns its data size (bytes)."""
+    kinds = ("supply_temperature", "heat_flow", "compressor_energy", "cop")
+    names = ["time"] + [f"unit{k // len(kinds)}.{kinds[k % len(kinds)]}" for k in range(columns)]
+    rows = int(days * DAY / step) + 1
+    meta = {b"kreislauf": json.dumps({"components": sorted({n.split(".")[0] for n in names[1:]})}).encode()}
+    schema = pa.schema([(n, pa.float64()) for n in names], metadata=meta)
+    with pq.ParquetWriter(str(path), schema) as writer:
+        for first in range(0, rows, row_group_size):
+            t = np.arange(first, min(first + row_group_size, rows)) * step
+            wave = np.sin(2 * np.pi * t / DAY)
+            values = {"time": t}
+            for k, name in enumerate(names[1:]):
+                kind = kinds[k % len(kinds)]
+                values[name] = {
+                    "supply_temperature": 330.0 + 5 * wave,
+                    "heat_flow": 4e5 * (1 + 0.2 * wave),
+                    "compressor_energy": 1e5 * t,
+                    "cop": 3.5 + 0.2 * wave,
+                }[kind] + k
+            writer.write_table(pa.table(values, schema=schema))
+    return rows * len(names) * 8
+
+
+PEAK_MEMORY = """
+import resource, sys
+from kreislauf.plot import plot_results
+paths = plot_results(sys.argv[1], sys.argv[2])
+print(len(paths), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+"""
+
+
+def peak_memory_of_plotting(results, out) -> tuple[int, int]:
+    done = subprocess.run(
+        [sys.executable, "-c", PEAK_MEMORY, str(results), str(out)], capture_output=True, text=True, check=True
+    )
+    figures, peak = done.stdout.split()
+    return int(figures), int(peak)
+
+
+@pytest.mark.slow
+def test_plotting_a_year_needs_about_the_memory_of_plotting_ten_days(tmp_path):
+    """A year at 60 s (525 601 rows x 21 columns, 88 MB of values) against ten days (2.4 MB)."""
+    write_long_run(tmp_path / "short.parquet", days=10)
+    size = write_long_run(tmp_path / "year.parquet", days=365)
+    figures_short, peak_short = peak_memory_of_plotting(tmp_path / "short.parquet", tmp_path / "short")
+    figures_year, peak_year = peak_memory_of_plotting(tmp_path / "year.parquet", tmp_path / "year")
+    assert figures_short == figures_year == 5  # temperature, power, cop, energy and the Sankey diagram
+    # one row group (8192 rows x 21 columns = 1.4 MB) and the daily bins are held, not the year
+    print(f"peak RSS: ten days {peak_short / 1e6:.1f} MB, a year {peak_year / 1e6:.1f} MB, data {size / 1e6:.1f} MB")
+    assert peak_year - peak_short < 0.15 * size, (peak_short, peak_year, size)
