@@ -190,8 +190,9 @@ class ModbusDevice:
     Component with the same variables) and ``policy="fallback"``, the fallback is stepped with the
     same inputs in the shadow and takes over when the device fails. ``hold_time`` (simulated s)
     bounds the ``hold`` policy. When several read-only points carry one variable, its value comes
-    from the first of them in the map. ``clock`` is the wall clock (for the rate limit, heartbeat and fault
-    time stamps).
+    from the first of them in the map. Without ``energy_ports`` the device takes the fallback's
+    energy ports (and stored energy) whose variables the map carries. ``clock`` is the wall clock
+    (for the rate limit, heartbeat and fault time stamps).
     """
 
     can_rollback = False
@@ -227,8 +228,6 @@ class ModbusDevice:
             raise ValueError(f"device '{name}': policy 'fallback' needs a fallback component")
         self.fallback = fallback
         self.timeout = settings.timeout if timeout is None else timeout
-        self.energy_ports = dict(energy_ports or {})
-        self.stored_energy = stored_energy
         self._clock = clock
 
         mapped = [p for p in register_map.points.values() if p.variable is not None]
@@ -241,6 +240,16 @@ class ModbusDevice:
             for point in mapped:
                 if point.variable not in self.variables or point.writable:
                     self.variables[point.variable] = _derived_variable(point)
+        carried = {p.variable for p in mapped}
+        if energy_ports is None and fallback is not None:
+            # standing in for the fallback: keep those of its ports whose variables the map carries
+            energy_ports = {
+                k: port for k, port in fallback.energy_ports.items() if {port.power, port.energy} <= carried
+            }
+            if stored_energy is None and fallback.stored_energy in carried:
+                stored_energy = fallback.stored_energy
+        self.energy_ports = dict(energy_ports or {})
+        self.stored_energy = stored_energy
         self._primary: dict[str, Point] = {}
         for point in mapped:
             self._primary.setdefault(point.variable, point)

@@ -284,3 +284,21 @@ def test_device_from_system_file_options(served_tank):
         with pytest.raises(DeviceOptionsError) as info:
             device_from_options("hp", options, here)
         assert str(info.value).startswith("component 'hp', device option") and fragment in str(info.value)
+
+
+def test_a_device_standing_in_for_a_component_keeps_the_ports_its_map_carries(tank_map, served_tank):
+    from kreislauf.component import EnergyPort, PortKind
+
+    class PortedTank(HeatedTank):
+        energy_ports = {
+            "heater": EnergyPort("heater", PortKind.ELECTRICAL, power="heater_power", energy="heater_energy"),
+            "wall": EnergyPort("wall", PortKind.HEAT, power="wall_heat", energy="wall_energy"),  # not in the map
+        }
+        stored_energy = "stored_energy_change"
+
+    device = ModbusDevice("tank", tank_map, "127.0.0.1", served_tank.port, policy="fallback", fallback=PortedTank())
+    try:
+        assert set(device.energy_ports) == {"heater"}
+        assert device.stored_energy == "stored_energy_change"
+    finally:
+        device.close()
