@@ -34,12 +34,13 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import stat
 import xml.etree.ElementTree as ET
 import zipfile
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -49,12 +50,14 @@ from kreislauf.system import (
     BondSpec,
     ComponentSpec,
     ConnectionSpec,
-    MasterSettings,
     OutputSpec,
     Problem,
     SystemFileError,
     SystemSpec,
+    _parse_master,
+    _Source,
     default_cache_dir,
+    parse_duration,
 )
 
 __all__ = ["ANNOTATION_TYPE", "FMU_TYPE", "PARAMETER_SET_TYPE", "parse_ssp", "read_ssp", "write_ssp"]
@@ -642,37 +645,63 @@ def _fold(
 
 
 def _apply_annotation(extra: Mapping[str, Any], reader: _Reader) -> None:
-    """Settings, bonds, outputs, the annotation-only components and connections, and the order."""
+    """Settings, bonds, outputs, the annotation-only components and connections, and the order.
+
+    The annotation may have been edited by hand: every entry is checked like its TOML counterpart
+    and a bad one is a problem naming the annotation, never a crash.
+    """
     spec = reader.spec
-    names = {f.name for f in fields(MasterSettings)}
-    for key, value in (extra.get("settings") or {}).items():
-        if key in names and key not in ("start", "stop"):
-            setattr(spec.settings, key, value)
+    where = f"the {ANNOTATION_TYPE} annotation"
+
+    def problem(
+        message: str, line: int | None = None, component: str | None = None, variable: str | None = None
+    ) -> None:
+        reader.problem(f"{where}: {message}", component, variable)
+
+    settings = {k: v for k, v in (extra.get("settings") or {}).items() if v is not None and k not in ("start", "stop")}
+    _parse_master(settings, spec.settings, _Source(""), problem)
     for name, info in (extra.get("components") or {}).items():
-        cspec = spec.components.get(name)
-        kind = info.get("kind", "fmu")
-        if cspec is None:
-            if kind in ("fmu", "model"):
-                reader.note(f"the {ANNOTATION_TYPE} annotation lists a component the SSD no longer has", name)
-                continue
-            cspec = spec.components[name] = ComponentSpec(
-                name, kind, info.get("source", ""), base_dir=spec.file.parent if spec.file else Path.cwd()
-            )
-            cspec.parameters.update(info.get("parameters") or {})
-        elif kind == "model":
-            cspec.kind, cspec.source = "model", info.get("source", cspec.source)
-        cspec.step = info.get("step")
-        cspec.fmi_version = info.get("fmi_version", cspec.fmi_version)
-        cspec.arguments = dict(info.get("arguments") or {})
-        cspec.options = dict(info.get("options") or {})
-        cspec.output_dependencies = info.get("output_dependencies")
-    order = [n for n in extra.get("order", []) if n in spec.components]
+        try:
+            _apply_component(name, dict(info), reader)
+        except (TypeError, ValueError) as exc:
+            problem(f"component entry is malformed: {exc}", component=name)
+    order = [n for n in extra.get("order") or [] if n in spec.components]
     spec.components = {n: spec.components[n] for n in order + [n for n in spec.components if n not in order]}
-    for item in sorted(extra.get("connections") or [], key=lambda c: c.get("index", 0)):
-        data = {k: v for k, v in item.items() if k != "index"}
-        spec.connections.insert(item.get("index", len(spec.connections)), ConnectionSpec(**data))
-    spec.bonds = [BondSpec(**b) for b in extra.get("bonds") or []]
-    spec.outputs = OutputSpec(list(extra.get("outputs") or ["*.*"]))
+    try:
+        for item in sorted(extra.get("connections") or [], key=lambda c: c.get("index", 0)):
+            data = {k: v for k, v in item.items() if k != "index"}
+            conn = ConnectionSpec(**data)
+            if not all(isinstance(x, (int, float)) and math.isfinite(x) for x in (conn.factor, conn.offset)):
+                raise ValueError(f"{conn.text}: factor and offset must be finite numbers")
+            spec.connections.insert(item.get("index", len(spec.connections)), conn)
+        spec.bonds = [BondSpec(**b) for b in extra.get("bonds") or []]
+        spec.outputs = OutputSpec([str(v) for v in extra.get("outputs") or ["*.*"]])
+    except (TypeError, ValueError, AttributeError) as exc:
+        problem(f"connections, bonds or outputs are malformed: {exc}")
+
+
+def _apply_component(name: str, info: dict[str, Any], reader: _Reader) -> None:
+    spec = reader.spec
+    cspec = spec.components.get(name)
+    kind = info.get("kind", "fmu")
+    if cspec is None:
+        if kind in ("fmu", "model"):
+            reader.note(f"the {ANNOTATION_TYPE} annotation lists a component the SSD no longer has", name)
+            return
+        if kind not in ("python", "device"):
+            raise ValueError(f"kind '{kind}' is not one of fmu, model, python, device")
+        base_dir = spec.file.parent if spec.file else Path.cwd()
+        cspec = spec.components[name] = ComponentSpec(name, kind, str(info.get("source", "")), base_dir=base_dir)
+        cspec.parameters.update({str(k): float(v) for k, v in (info.get("parameters") or {}).items()})
+    elif kind == "model":
+        cspec.kind, cspec.source = "model", str(info.get("source", cspec.source))
+    step = info.get("step")
+    cspec.step = None if step is None else parse_duration(step, f"component '{name}' step")
+    cspec.fmi_version = str(info.get("fmi_version", cspec.fmi_version))
+    cspec.arguments = dict(info.get("arguments") or {})
+    cspec.options = dict(info.get("options") or {})
+    deps = info.get("output_dependencies")
+    cspec.output_dependencies = None if deps is None else {str(k): [str(i) for i in v] for k, v in deps.items()}
 
 
 # ----------------------------------------------------------------------------------------- writing

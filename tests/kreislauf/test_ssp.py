@@ -589,3 +589,27 @@ def test_ssp_export_and_show_commands(tmp_path, fmus, capsys):
         ssp_command(["ssp", "show", str(broken)])
     with pytest.raises(CommandError, match="'.ssp'"):
         ssp_command(["ssp", "export", str(tmp_path / "tanks.toml"), str(tmp_path / "tanks.zip")])
+
+
+def test_a_hand_edited_kreislauf_annotation_gives_problems_not_a_crash(tmp_path, fmus):
+    archive = write_ssp(load(toml_system(tmp_path, fmus)).spec, tmp_path / "tanks.ssp")
+    with zipfile.ZipFile(archive) as zf:
+        root = etree.fromstring(zf.read("SystemStructure.ssd"))
+    payload = root.find(".//{https://kreislauf.org/ssp/1}system")
+    data = json.loads(payload.text)
+    data["settings"]["algorithm"] = "magic"
+    data["settings"]["rtol"] = -1.0
+    data["components"]["probe"]["step"] = "soon"
+    data["connections"][0]["gain"] = 3.0
+    payload.text = json.dumps(data)
+    edited = tmp_path / "edited.ssd"
+    edited.write_bytes(etree.tostring(root))
+    with zipfile.ZipFile(archive) as zf:
+        zf.extractall(tmp_path, members=["resources/A.fmu", "resources/B.fmu"])
+    with pytest.raises(SystemFileError) as info:
+        read_ssp(edited)
+    messages = "\n".join(str(p) for p in info.value.problems)
+    assert all("org.kreislauf annotation" in str(p) for p in info.value.problems)
+    assert "algorithm 'magic'" in messages and "rtol must be a positive number" in messages
+    assert "component 'probe'" in messages and "'soon'" in messages
+    assert "gain" in messages
