@@ -186,9 +186,9 @@ class ModbusDevice:
 
     ``register_map`` says which registers carry which variable. ``variables`` (e.g. those of the
     component the device stands in for) supply causality, type and ranges; without them they are
-    derived from the map (writable points are inputs, the others outputs). With ``fallback`` (a
-    Component with the same variables) and ``policy="fallback"``, the fallback is stepped with the
-    same inputs in the shadow and takes over when the device fails. ``hold_time`` (simulated s)
+    derived from the map (writable points are inputs, the others outputs), or taken from
+    ``fallback`` (a Component with the same variables). With ``policy="fallback"`` the fallback is
+    stepped with the same inputs in the shadow and takes over when the device fails. ``hold_time`` (simulated s)
     bounds the ``hold`` policy. When several read-only points carry one variable, its value comes
     from the first of them in the map. Without ``energy_ports`` the device takes the fallback's
     energy ports (and stored energy) whose variables the map carries. ``clock`` is the wall clock
@@ -227,6 +227,7 @@ class ModbusDevice:
         if self.policy is FaultPolicy.FALLBACK and fallback is None:
             raise ValueError(f"device '{name}': policy 'fallback' needs a fallback component")
         self.fallback = fallback
+        self._shadow = self.policy is FaultPolicy.FALLBACK
         self.timeout = settings.timeout if timeout is None else timeout
         self._clock = clock
 
@@ -315,7 +316,7 @@ class ModbusDevice:
         self._pending = dict(parameters)
         self._set_up = True
         self._start = start
-        if self.fallback is not None:
+        if self._shadow:
             self.fallback.setup(start, stop, parameters)
         try:
             self._connect()
@@ -332,12 +333,12 @@ class ModbusDevice:
         """Queue inputs for the next exchange; each must be an input and within its point's range."""
         self._check_inputs(values)
         self._pending.update(values)
-        if self.fallback is not None:
+        if self._shadow:
             self.fallback.set_inputs(values)
 
     def do_step(self, t: float, dt: float) -> StepOutcome:
         """One exchange with the device (see the module docstring); the policy decides on faults."""
-        shadow = self.fallback.do_step(t, dt) if self.fallback is not None else None
+        shadow = self.fallback.do_step(t, dt) if self._shadow else None
         if self.fallen_back:
             return shadow
         now = self._clock()
