@@ -420,3 +420,44 @@ def test_a_free_running_component_that_fails_turns_every_answer_into_exception_0
         assert "solver diverged" in server.stats.step_errors[0]
         reply = client.read_input_registers(0, count=2, device_id=1)
         assert reply.isError() and reply.exception_code == ExceptionCode.SERVER_DEVICE_FAILURE
+
+
+frames = st.lists(
+    st.one_of(
+        st.tuples(st.just("read"), st.integers(0, 12), st.integers(1, 4)),  # within input 0..15
+        st.tuples(st.just("junk"), st.binary(min_size=1, max_size=40)),
+        st.tuples(st.just("foreign"), st.binary(min_size=1, max_size=10)),
+    ),
+    min_size=1,
+    max_size=12,
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(sequence=frames)
+def test_pipelined_mixed_frames_are_answered_in_order(served_tank, sequence):
+    """Every frame of protocol 0 gets exactly one reply with its transaction id, in order (data or an
+    exception for junk PDUs); frames of another protocol get none; all sent in one segment."""
+    payload, expected = b"", []
+    for tid, frame in enumerate(sequence, start=1):
+        if frame[0] == "read":
+            pdu = struct.pack(">BHH", 0x04, frame[1], frame[2])
+        else:
+            pdu = frame[1]
+        protocol = 5 if frame[0] == "foreign" else 0
+        payload += struct.pack(">HHHB", tid, protocol, len(pdu) + 1, 1) + pdu
+        if protocol == 0:
+            expected.append((tid, frame))
+    with socket.create_connection(("127.0.0.1", served_tank.port), timeout=5) as sock:
+        sock.sendall(payload)
+        for tid, frame in expected:
+            header = recv_exactly(sock, 7)
+            got_tid, protocol, length, unit = struct.unpack(">HHHB", header)
+            body = recv_exactly(sock, length - 1)
+            assert (got_tid, protocol, unit) == (tid, 0, 1)
+            if frame[0] == "read":
+                assert body[:2] == bytes([0x04, 2 * frame[2]])
+            else:
+                assert len(body) >= 2
+                assert body[0] & 0x80 or body[0] in (0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x0F, 0x10)
+    assert_serves_well_formed_client(served_tank.port)
