@@ -53,6 +53,9 @@ from kreislauf.models.declare import Model
 
 __all__ = ["ATMOSPHERE", "COD_PER_MOL_METHANE", "DAY", "METHANE_MOLAR_LHV", "NORMAL_MOLAR_VOLUME", "build"]
 
+TINY = 1e-200
+"""A divisor at or below this counts as zero, so that no reciprocal overflows in the generated C."""
+
 DAY = 86400.0
 ATMOSPHERE = 101325.0
 METHANE_MOLAR_LHV = 802.3e3
@@ -152,7 +155,7 @@ def build() -> Model:
                    description="qC, CO2 transfer to the gas phase per liquid volume")
 
     gas = q_m + q_c
-    m.output("methane_fraction", sp.Piecewise((q_m / gas, gas > 0), (0, True)), unit="1",
+    m.output("methane_fraction", sp.Piecewise((q_m / gas, gas > TINY), (0, True)), unit="1",
              description="methane mole fraction of the biogas (CH4 and CO2)")
     m.derivative(x1, (mu1 - alpha * d) * x1)
     m.derivative(x2, (mu2 - alpha * d) * x2)

@@ -49,6 +49,9 @@ from kreislauf.models.declare import Model
 
 __all__ = ["METHANE_LHV", "PART_LOAD_LINEAR", "PART_LOAD_QUADRATIC", "build"]
 
+TINY = 1e-200
+"""A divisor at or below this counts as zero, so that no reciprocal overflows in the generated C."""
+
 METHANE_LHV = 802.3e3 / 16.043e-3
 """Lower heating value of methane, J/kg (802.3 kJ/mol, 16.043 g/mol)."""
 PART_LOAD_LINEAR = 0.07375
@@ -127,7 +130,7 @@ def build() -> Model:
     q_loss = m.output("heat_loss", p_fuel - p_el - q_water, unit="W",
                       description="flue gas, radiation and emergency cooler losses")
     t_w_out = m.output("water_outlet_temperature",
-                       sp.Piecewise((t_w_in + q_water / capacity, capacity > 0), (t_w_in, True)), unit="K",
+                       sp.Piecewise((t_w_in + q_water / capacity, capacity > TINY), (t_w_in, True)), unit="K",
                        description="loop water outlet (supply) temperature")
 
     m.chemical_port("fuel", power=p_fuel, description="methane burnt, mass flow times LHV")

@@ -77,6 +77,9 @@ from kreislauf.models.declare import T_REF, Model
 
 __all__ = ["CHAN", "DI_BLASI_BRANCA", "GAS_CONSTANT", "PRIMARY", "SECONDARY", "THURNER_MANN", "build"]
 
+TINY = 1e-200
+"""A divisor at or below this counts as zero, so that no reciprocal overflows in the generated C."""
+
 GAS_CONSTANT = 8.314
 CHAN = 1
 THURNER_MANN = 2
@@ -239,7 +242,7 @@ def build() -> Model:
     gas_out = m.output("gas_production", m_g / tau_v, unit="kg/s", min=0.0, description="gas leaving the reactor")
     products = char_out + tar_out + gas_out
     for name, flow in (("char", char_out), ("tar", tar_out), ("gas", gas_out)):
-        m.output(f"{name}_yield", sp.Piecewise((flow / products, products > 0), (0, True)), unit="1",
+        m.output(f"{name}_yield", sp.Piecewise((flow / products, products > TINY), (0, True)), unit="1",
                  min=0.0, max=1.0, description=f"{name} share of the dry ash-free products leaving the reactor")
 
     solids = {"wood": m_w / tau_s, "char": char_out, "ash": m_a / tau_s, "water": m_h2o / tau_s}
@@ -263,7 +266,7 @@ def build() -> Model:
                       description="heat leaving with the flue gas (heat the loop could not take included)")
     q_amb = m.output("reactor_heat_loss", ua * (temp - t_amb), unit="W", description="reactor heat loss to ambient")
     t_loop_out = m.output("loop_outlet_temperature",
-                          sp.Piecewise((t_loop_in + q_loop / loop_capacity, loop_capacity > 0), (t_loop_in, True)),
+                          sp.Piecewise((t_loop_in + q_loop / loop_capacity, loop_capacity > TINY), (t_loop_in, True)),
                           unit="K", description="loop water outlet temperature")
 
     feed_chemical = feed_daf * lhv_w - feed_water * h_vap
