@@ -2,7 +2,7 @@
 
 :func:`plot_results` reads a results file written by the master (``results.parquet``: column
 ``time`` in s, outputs ``component.variable`` in the components' units, ``bond:NAME:sent|received|
-residual`` in J per step) and writes PNG figures with matplotlib's Agg backend:
+residual`` in J per step) and writes PNG figures with matplotlib (rendered by Agg; no pyplot, no display):
 
 - one figure per quantity family found: temperatures (K, shown in °C), powers (W, shown in kW, MW
   or GW by magnitude), COP, fouling resistance (m²·K/W) and cumulative energies (energy counters
@@ -150,8 +150,12 @@ def _window(source: pq.ParquetFile, path: Path, start: float | str | None, stop:
     first = last = math.nan
     rows = 0
     run_first = run_last = math.nan
+    if lo is not None and hi is not None and hi <= lo:
+        raise PlotError(f"{path}: stop ({hi:g} s) must come after start ({lo:g} s)")
     for group in _row_groups(source, ["time"]):
         t = group["time"]
+        if len(t) == 0:
+            continue
         if math.isnan(run_first):
             run_first = float(t[0])
         run_last = float(t[-1])
@@ -167,8 +171,6 @@ def _window(source: pq.ParquetFile, path: Path, start: float | str | None, stop:
                 first = float(selected[0])
             last = float(selected[-1])
             rows += n
-    if lo is not None and hi is not None and hi <= lo:
-        raise PlotError(f"{path}: stop ({hi:g} s) must come after start ({lo:g} s)")
     if rows < 2:
         raise PlotError(
             f"{path}: the period [{'start' if lo is None else f'{lo:g} s'}, {'end' if hi is None else f'{hi:g} s'}] "
@@ -273,8 +275,9 @@ class _Series:
         where = idx[starts]
         self.count[where] += np.diff(np.append(starts, len(idx)))
         self.total[where] += np.add.reduceat(block, starts, axis=0)
-        self.low[where] = np.minimum(self.low[where], np.minimum.reduceat(block, starts, axis=0))
-        self.high[where] = np.maximum(self.high[where], np.maximum.reduceat(block, starts, axis=0))
+        # fmin/fmax: a NaN (the failing step of a run) does not hide the bin's other values
+        self.low[where] = np.fmin(self.low[where], np.fmin.reduceat(block, starts, axis=0))
+        self.high[where] = np.fmax(self.high[where], np.fmax.reduceat(block, starts, axis=0))
 
     def result(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
         """(times, mean values, bin minimum, bin maximum); the last two None for raw values."""
@@ -404,9 +407,6 @@ def plot_results(
     ``sankey.png`` when the run has power bonds or energy counters. Raises :class:`PlotError`
     (naming the file) for a missing, unreadable or empty results file or a period without rows.
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
     path = _results_file(results)
     source = _open(path)
     meta = read_metadata(path)
@@ -439,6 +439,11 @@ def plot_results(
     data = sankey_data(path, start=start, stop=stop)
     if data.links:
         written.append(plot_sankey(data, out / "sankey.png"))
+    if not written:
+        raise PlotError(
+            f"{path}: nothing to plot: no column of a known quantity ({', '.join(FAMILIES)}; see "
+            "kreislauf.plot.classify) and no energy flows (bond columns or <port>_energy counters)"
+        )
     return written
 
 
@@ -498,7 +503,7 @@ def _plot_family(
     system: str,
     out: Path,
 ) -> Path:
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     t, mean, low, high = series.result()
     peak = float(np.nanmax(np.abs(mean))) if mean.size else 0.0
@@ -513,7 +518,8 @@ def _plot_family(
         parts = _split(column, components)
         groups.setdefault(parts[0] if parts else column, []).append(j)
     n = len(groups)
-    fig, axes = plt.subplots(n, 1, sharex=True, figsize=(11, 1.2 + 2.3 * n), squeeze=False)
+    fig = Figure(figsize=(11, 1.2 + 2.3 * n))
+    axes = fig.subplots(n, 1, sharex=True, squeeze=False)
     title, _ = FAMILIES[family]
     if low is not None:
         width = series.bins[1] - series.bins[0]
@@ -549,7 +555,6 @@ def _plot_family(
     fig.tight_layout()
     path = out / f"{family}.png"
     fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
     return path
 
 
@@ -686,13 +691,15 @@ def sankey_data(
         steps = (t > window.t0) & (t <= window.t1)
         if steps.any():
             for b in bonds:
-                sums[b][0] += float(np.sum(group[f"bond:{b}:sent"][steps]))
-                sums[b][1] += float(np.sum(group[f"bond:{b}:received"][steps]))
+                sums[b][0] += float(np.nansum(group[f"bond:{b}:sent"][steps]))
+                sums[b][1] += float(np.nansum(group[f"bond:{b}:received"][steps]))
         if levels.any():
             for column in level_columns:
                 values = group[column][levels]
-                first.setdefault(column, float(values[0]))
-                last[column] = float(values[-1])
+                values = values[np.isfinite(values)]
+                if len(values):
+                    first.setdefault(column, float(values[0]))
+                    last[column] = float(values[-1])
 
     nodes = {c: SankeyNode(c, c, "component", c) for c in components}
     links: list[SankeyLink] = []
@@ -704,7 +711,7 @@ def sankey_data(
     streams: dict[tuple[str, str], list] = {}
     for (comp, port), (column, kind) in boundary.items():
         entry = streams.setdefault((comp, _stream(port)), [0.0, kind])
-        entry[0] += last[column] - first[column]
+        entry[0] += last.get(column, 0.0) - first.get(column, 0.0)
         entry[1] = entry[1] or kind
     for (comp, stream), (energy, kind) in sorted(streams.items()):
         what = f" ({_KIND_LABELS.get(kind, kind)})" if kind else ""
@@ -718,7 +725,7 @@ def sankey_data(
             nodes[node] = SankeyNode(node, label, "sink", comp, kind)
             links.append(SankeyLink(comp, node, -energy))
     for comp, column in stored.items():
-        change = last[column] - first[column]
+        change = last.get(column, 0.0) - first.get(column, 0.0)
         if change >= 0:
             node = f"store:{comp}"
             nodes[node] = SankeyNode(node, "stored", "sink", comp)
@@ -796,10 +803,7 @@ def plot_sankey(data: SankeyData, path: str | os.PathLike[str]) -> Path:
     Opposite links between two nodes are drawn as their net flow. Node heights are the larger of
     their inflow and outflow; link widths are proportional to energy, labelled in kWh/MWh/GWh.
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
     from matplotlib.patches import PathPatch, Rectangle
     from matplotlib.path import Path as MplPath
 
@@ -845,7 +849,8 @@ def plot_sankey(data: SankeyData, path: str | os.PathLike[str]) -> Path:
             y -= h + gap
 
     fig_w = max(7.0, 3.2 * n_cols)
-    fig, ax = plt.subplots(figsize=(fig_w, 7.5))
+    fig = Figure(figsize=(fig_w, 7.5))
+    ax = fig.subplots()
 
     def node_colour(name: str) -> tuple[float, float, float] | str:
         node = data.nodes[name]
@@ -949,5 +954,4 @@ def plot_sankey(data: SankeyData, path: str | os.PathLike[str]) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
     return path

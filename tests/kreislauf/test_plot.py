@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +18,8 @@ from cosim_doubles import HeatCapacity
 from kreislauf.api import System
 from kreislauf.cli import CommandError
 from kreislauf.commands import plot as plot_command
-from kreislauf.plot import PlotError, classify, plot_results, resample, sankey_data
+from kreislauf.master import NonFiniteValueError
+from kreislauf.plot import MAX_POINTS, PlotError, classify, plot_results, resample, sankey_data
 from kreislauf.results import ResultWriter, read_results
 
 DAY = 86400.0
@@ -136,6 +138,36 @@ def test_a_real_run_gives_png_figures_and_a_sankey_link_carrying_the_bond_energy
     # heat flows from the hot capacity a (350 K) to the cold one b (290 K)
     assert (link.source, link.target) == ("a", "b") and link.energy == pytest.approx(link.sent)
     assert link.energy > 0
+
+
+def test_a_failed_run_is_plotted_up_to_its_failure(tmp_path):
+    a = HeatCapacity("a", C=2e6, T0=350.0, G=100.0)
+    b = HeatCapacity("b", C=1e6, T0=290.0, fail_after=3000.0)
+    system = System.from_components(
+        [a, b], ["b.T -> a.T_neighbour", "a.Q_cond -> b.Q_in"], bonds=["a.cond -> b.heat"], stop="1d", step=60.0
+    )
+    with pytest.raises(NonFiniteValueError):
+        system.run(out_dir=tmp_path, progress=False)
+    paths = plot_results(tmp_path, tmp_path / "figures")
+    assert "sankey.png" in {p.name for p in paths}
+    data = sankey_data(tmp_path)
+    assert (data.start, data.stop) == (0.0, 3000.0)
+    (total,) = json.loads((tmp_path / "summary.json").read_text())["bonds"]
+    (link,) = data.links
+    assert link.sent == pytest.approx(total["sent_J"], rel=1e-9)
+
+
+def test_bins_skip_missing_values_in_their_extremes(tmp_path):
+    path = tmp_path / "results.parquet"
+    n = 20_000  # 333 h at 60 s: bins of 1 h
+    assert n > MAX_POINTS
+    with ResultWriter(path, ["time", "x.cop"], {}) as writer:
+        for k in range(n):
+            writer.append(np.array([60.0 * k, math.nan if k == 10 else 3.0 + (k % 7)]))
+    binned = resample(path, ["x.cop"])
+    assert binned.bin_width == 3600.0
+    assert binned.low[0, 0] == 3.0 and binned.high[0, 0] == 9.0
+    assert math.isnan(binned.mean[0, 0]) and binned.mean[1, 0] == pytest.approx(np.mean(3.0 + np.arange(60, 120) % 7))
 
 
 def test_every_quantity_family_gets_a_figure(heat_pump_run, tmp_path):
@@ -264,6 +296,15 @@ def test_units_in_the_metadata_choose_the_family_and_convert_to_si(tmp_path):
         for k in range(10):
             writer.append(np.array([60.0 * k, 70.0, 250.0]))
     assert sorted(p.name for p in plot_results(path, tmp_path / "f")) == ["power.png", "temperature.png"]
+
+
+def test_results_without_anything_to_plot_are_an_error_naming_the_file(tmp_path):
+    path = tmp_path / "results.parquet"
+    with ResultWriter(path, ["time", "valve.position"], {}) as writer:
+        for k in range(5):
+            writer.append(np.array([60.0 * k, 0.5]))
+    with pytest.raises(PlotError, match=rf"{path}: nothing to plot"):
+        plot_results(tmp_path, tmp_path / "out")
 
 
 def test_a_missing_results_file_is_an_error_naming_it(tmp_path):
