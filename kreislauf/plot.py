@@ -481,7 +481,7 @@ def _collect(
                         values = values.copy()
                         values[0] = 0.0
                         head = 0.0
-                    values = head + np.cumsum(values)
+                    values = head + np.cumsum(np.nan_to_num(values))
                     carry[column] = float(values[-1])
                 else:
                     factor, offset = _to_si(column, units, family)
@@ -506,8 +506,6 @@ def _plot_family(
     from matplotlib.figure import Figure
 
     t, mean, low, high = series.result()
-    peak = float(np.nanmax(np.abs(mean))) if mean.size else 0.0
-    unit, factor, offset = _scaled(family, peak)
     time_label, divisor = _time_axis(window)
     x = t / divisor
     groups: dict[str, list[int]] = {}
@@ -529,6 +527,10 @@ def _plot_family(
     fig.suptitle(f"{title} — {system}\n{resolution}", fontsize=13)
     for ax, (group, indices) in zip(axes[:, 0], groups.items(), strict=True):
         base = colours.get(group, (0.3, 0.3, 0.3))
+        values = np.abs(mean[:, indices])
+        finite = values[np.isfinite(values)]
+        # display unit per panel, so that a kW component next to a MW one keeps readable numbers
+        unit, factor, offset = _scaled(family, float(finite.max()) if finite.size else 0.0)
         for k, j in enumerate(indices):
             column = columns[j]
             if column.startswith("bond:"):
@@ -536,7 +538,8 @@ def _plot_family(
                 colour = colours.get(name.split(" → ")[0].rsplit(".", 1)[0], base)
                 style = "-"
             else:
-                name = _split(column, components)[1] if _split(column, components) else column
+                parts = _split(column, components)
+                name = parts[1] if parts else column
                 colour = _shade(base, k)
                 style = ("-", "--", "-.", ":")[(k // 5) % 4]
             y = mean[:, j] * factor + offset
