@@ -212,7 +212,9 @@ class _Reader:
         self.notes: list[Problem] = []
         self.ssd_units: dict[str, _UnitDef] = {}
         self.fmus: dict[str, _FmuInfo] = {}
-        self.connector_units: dict[tuple[str, str], str | None] = {}
+        self.connector_units: dict[tuple[str, str, str], str | None] = {}
+        self.paths: dict[str, tuple[str, ...]] = {}
+        self.edges: list[_Edge] = []
 
     def problem(self, message: str, component: str | None = None, variable: str | None = None) -> None:
         self.problems.append(Problem(message, self.fname, None, component, variable))
@@ -349,6 +351,7 @@ def _read_root(root: ET.Element, reader: _Reader, base_dir: Path) -> None:
         reader.problem("no ssd:System element")
         return
     _read_system(system, reader, base_dir)
+    _resolve_connections(reader)
     if extra is not None:
         _apply_annotation(extra, reader)
 
@@ -383,41 +386,61 @@ def _read_annotations(element: ET.Element, reader: _Reader, where: str) -> dict[
     return found
 
 
-def _read_system(system: ET.Element, reader: _Reader, base_dir: Path) -> None:
-    spec = reader.spec
+def _node_key(path: tuple[str, ...]) -> str:
+    return "/".join(path)
+
+
+def _read_system(system: ET.Element, reader: _Reader, base_dir: Path, path: tuple[str, ...] = ()) -> None:
+    """One system and, recursively, the systems nested in it (``path``: the names below the root).
+
+    Components of nested systems are flattened into the one system kreislauf runs, named by their
+    path joined with ``__`` (``sub__pump`` for ``pump`` in system ``sub``); connections through
+    system connectors are traced to the components at their ends by :func:`_resolve_connections`.
+    """
     where = f"system '{system.get('name')}'"
     for child in system:
         tag = _local(child.tag)
         if tag == "ssd:Connectors":
-            reader.problem("the system's own connectors are not supported (connect components directly)")
+            for connector in child.findall("ssd:Connector", NS):
+                real = connector.find("ssc:Real", NS)
+                unit = real.get("unit") if real is not None else None
+                reader.connector_units[("s", _node_key(path), connector.get("name", ""))] = unit
         elif tag == "ssd:SignalDictionaries":
-            reader.problem("signal dictionaries are not supported")
+            reader.problem(f"signal dictionaries (in {where}) are not supported")
         elif tag == "ssd:Annotations":
             _read_annotations(child, reader, where)
         elif tag not in ("ssd:Elements", "ssd:Connections", "ssd:ParameterBindings"):
             reader.ignore(child, where)
+    subsystems = set()
     for element in system.findall("ssd:Elements/*", NS):
-        _read_element(element, reader, base_dir)
+        if element.tag == _q("ssd", "System"):
+            subsystems.add(element.get("name", ""))
+            _read_system(element, reader, base_dir, path + (element.get("name", ""),))
+        else:
+            _read_element(element, reader, base_dir, path)
     for binding in system.findall("ssd:ParameterBindings/ssd:ParameterBinding", NS):
+        below = {".".join(full[len(path) :]): flat for flat, full in reader.paths.items() if full[: len(path)] == path}
         for pname, value, unit, set_units in _binding_values(binding, reader, base_dir, None):
-            owner = next((c for c in spec.components if pname.startswith(c + ".")), None)
+            owner = max((rel for rel in below if pname.startswith(rel + ".")), key=len, default=None)
             if owner is None:
                 reader.problem(
-                    f"system parameter '{pname}' names no component of the system "
-                    f"(expected 'component.variable', components: {', '.join(spec.components)})"
+                    f"parameter '{pname}' bound on {where} names no component in it "
+                    f"(expected 'component.variable', components: {', '.join(below)})"
                 )
                 continue
-            _set_parameter(spec.components[owner], pname[len(owner) + 1 :], value, unit, set_units, reader)
+            cspec = reader.spec.components[below[owner]]
+            _set_parameter(cspec, pname[len(owner) + 1 :], value, unit, set_units, reader)
     for conn in system.findall("ssd:Connections/ssd:Connection", NS):
-        _read_connection(conn, reader)
+        _read_connection(conn, reader, path, subsystems)
 
 
-def _read_element(element: ET.Element, reader: _Reader, base_dir: Path) -> None:
-    name = element.get("name", "")
+def _read_element(element: ET.Element, reader: _Reader, base_dir: Path, path: tuple[str, ...]) -> None:
+    """One element of the system at ``path``: an FMU component, named by its path joined with ``__``."""
+    name = "__".join(path + (element.get("name", ""),))
     tag = _local(element.tag)
     if tag != "ssd:Component":
         reader.problem(
-            f"{tag} elements (nested systems, signal dictionary references) are not supported; only ssd:Component",
+            f"{tag} elements are not supported; only ssd:Component and ssd:System",
             component=name,
         )
         return
@@ -437,6 +460,7 @@ def _read_element(element: ET.Element, reader: _Reader, base_dir: Path) -> None:
     fmu = _resolve(source, base_dir)
     cspec = ComponentSpec(name, "fmu", str(fmu) if fmu is not None else source, base_dir=base_dir)
     reader.spec.components[name] = cspec
+    reader.paths[name] = path + (element.get("name", ""),)
     if fmu is None:
         reader.problem(f"source '{source}' is not a relative reference or a file: URI", component=name)
     elif not fmu.is_file():
@@ -496,7 +520,7 @@ def _read_connector(connector: ET.Element, component: str, info: _FmuInfo | None
             reader.note(f"connector of type {tag} can only be carried as a number", component, cname)
         else:
             reader.ignore(child, f"connector '{cname}'", component)
-    reader.connector_units[(component, cname)] = unit
+    reader.connector_units[("c", component, cname)] = unit
 
 
 def _binding_values(
@@ -576,69 +600,136 @@ def _set_parameter(
     cspec.parameters[variable] = value
 
 
-def _read_connection(conn: ET.Element, reader: _Reader) -> None:
-    start, end = conn.get("startElement"), conn.get("endElement")
-    a, b = conn.get("startConnector", ""), conn.get("endConnector", "")
-    if start is None or end is None:
-        reader.problem(
-            f"connection {start or '<system>'}.{a} -> {end or '<system>'}.{b}: connections to the "
-            "system's own connectors are not supported"
-        )
-        return
+@dataclass
+class _Edge:
+    """One ``ssd:Connection`` between two connector nodes: ``("c", component, connector)`` or
+    ``("s", system path, connector)``, with its linear transformation."""
+
+    start: tuple[str, str, str]
+    end: tuple[str, str, str]
+    factor: float
+    offset: float
+    suppress: bool
+
+    @property
+    def text(self) -> str:
+        """The connection as written, ``start.connector -> end.connector``."""
+        return f"{_node_text(self.start)} -> {_node_text(self.end)}"
+
+
+def _node_text(node: tuple[str, str, str]) -> str:
+    kind, owner, connector = node
+    return f"{owner}.{connector}" if kind == "c" else f"<system '{owner or '/'}'>.{connector}"
+
+
+def _read_connection(conn: ET.Element, reader: _Reader, path: tuple[str, ...], subsystems: set[str]) -> None:
+    """Record one connection of the system at ``path`` as an edge between connector nodes."""
+
+    def node(element: str | None, connector: str) -> tuple[str, str, str]:
+        if element is None:
+            return ("s", _node_key(path), connector)
+        if element in subsystems:
+            return ("s", _node_key(path + (element,)), connector)
+        return ("c", "__".join(path + (element,)), connector)
+
+    start = node(conn.get("startElement"), conn.get("startConnector", ""))
+    end = node(conn.get("endElement"), conn.get("endConnector", ""))
+    text = f"{_node_text(start)} -> {_node_text(end)}"
     for child in conn:
         tag = _local(child.tag)
         if tag not in ("ssc:LinearTransformation", "ssd:ConnectionGeometry", "ssd:Annotations"):
-            reader.problem(f"connection {start}.{a} -> {end}.{b}: {tag} is not supported", end, b)
+            reader.problem(f"connection {text}: {tag} is not supported", end[1], end[2])
             return
         if tag != "ssc:LinearTransformation":
-            reader.ignore(child, f"connection {start}.{a} -> {end}.{b}", end)
+            reader.ignore(child, f"connection {text}", end[1])
     infos = reader.fmus
     if (
-        start in infos
-        and end in infos
-        and infos[start].causality.get(a) == "input"
-        and infos[end].causality.get(b) == "output"
+        start[0] == end[0] == "c"
+        and infos.get(start[1]) is not None
+        and infos.get(end[1]) is not None
+        and infos[start[1]].causality.get(start[2]) == "input"
+        and infos[end[1]].causality.get(end[2]) == "output"
     ):
-        reader.note(f"connection {start}.{a} -> {end}.{b} runs from an input to an output; read reversed")
-        start, a, end, b = end, b, start, a
+        reader.note(f"connection {text} runs from an input to an output; read reversed")
+        start, end = end, start
     linear = conn.find("ssc:LinearTransformation", NS)
-    factor = _float_attr(linear, "factor", 1.0, reader, end) if linear is not None else 1.0
-    offset = _float_attr(linear, "offset", 0.0, reader, end) if linear is not None else 0.0
+    factor = _float_attr(linear, "factor", 1.0, reader, end[1]) if linear is not None else 1.0
+    offset = _float_attr(linear, "offset", 0.0, reader, end[1]) if linear is not None else 0.0
     suppress = conn.get("suppressUnitConversion", "false") in ("true", "1")
-    try:
-        factor, offset = _fold(reader, start, a, end, b, factor, offset, suppress)
-    except units.UnitError as exc:
-        reader.problem(f"connection {start}.{a} -> {end}.{b}: {exc}", end, b)
-        return
-    reader.spec.connections.append(ConnectionSpec(start, a, end, b, factor, offset))
+    reader.edges.append(_Edge(start, end, factor, offset, suppress))
 
 
-def _fold(
-    reader: _Reader, start: str, a: str, end: str, b: str, factor: float, offset: float, suppress: bool
-) -> tuple[float, float]:
-    """``factor``/``offset`` for the master that reproduce SSP's map from ``start.a`` to ``end.b``.
+def _resolve_connections(reader: _Reader) -> None:
+    """Turn the edges into component-to-component connections, tracing through system connectors."""
+    into: dict[tuple[str, str, str], list[_Edge]] = {}
+    for edge in reader.edges:
+        into.setdefault(edge.end, []).append(edge)
+    used: set[int] = set()
+    for edge in reader.edges:
+        if edge.end[0] != "c":
+            continue
+        chain = [edge]
+        while chain[0].start[0] == "s":
+            feeding = into.get(chain[0].start, [])
+            if len(feeding) != 1 or any(f is e for f in feeding for e in chain):
+                break
+            chain.insert(0, feeding[0])
+        first = chain[0].start
+        if first[0] == "s":
+            feeding = into.get(first, [])
+            if len(feeding) > 1:
+                reader.problem(f"{_node_text(first)} is fed by {len(feeding)} connections", edge.end[1], edge.end[2])
+            elif feeding:
+                reader.problem(f"connections through {_node_text(first)} form a cycle", edge.end[1], edge.end[2])
+            else:
+                reader.note(
+                    f"{_node_text(first)} feeds {_node_text(edge.end)} but nothing drives it in the system: "
+                    "the input keeps its start value",
+                    edge.end[1],
+                    edge.end[2],
+                )
+            continue
+        used.update(id(e) for e in chain)
+        try:
+            factor, offset = _fold(reader, chain)
+        except units.UnitError as exc:
+            reader.problem(f"connection {' => '.join(e.text for e in chain)}: {exc}", edge.end[1], edge.end[2])
+            continue
+        reader.spec.connections.append(ConnectionSpec(first[1], first[2], edge.end[1], edge.end[2], factor, offset))
+    for edge in reader.edges:
+        if id(edge) not in used and edge.end[0] == "s":
+            reader.note(f"connection {edge.text} leads to a system connector only (its source is recorded anyway)")
 
-    SSP: x (source FMU unit) -> source connector unit -> (unless suppressed) end connector unit
-    -> ``factor * . + offset`` -> target FMU unit. The master applies ``F * M(x) + O`` with ``M``
-    the conversion between the FMU variables' units, so ``F = D.factor / M.factor`` and
-    ``O = D.offset - F * M.offset`` for the composed map ``D``.
+
+def _fold(reader: _Reader, chain: list[_Edge]) -> tuple[float, float]:
+    """``factor``/``offset`` for the master that reproduce SSP's map along ``chain``.
+
+    SSP: x (source FMU unit) -> source connector unit, then per connection: (unless suppressed)
+    the end connector's unit -> ``factor * . + offset``; finally the target FMU unit. A system
+    connector without a unit passes the value on in the unit it arrives in. The master applies
+    ``F * M(x) + O`` with ``M`` the conversion between the FMU variables' units, so
+    ``F = D.factor / M.factor`` and ``O = D.offset - F * M.offset`` for the composed map ``D``.
     """
-    src, dst = reader.fmus.get(start), reader.fmus.get(end)
-    fmu_a = src.unit.get(a) if src else None
-    fmu_b = dst.unit.get(b) if dst else None
-    conn_a = reader.connector_units.get((start, a)) or fmu_a
-    conn_b = reader.connector_units.get((end, b)) or fmu_b
-    if conn_a == fmu_a and conn_b == fmu_b and not suppress:
-        return factor, offset
-    defs_a = [reader.ssd_units] + ([src.unit_defs] if src else [])
-    defs_b = [reader.ssd_units] + ([dst.unit_defs] if dst else [])
-    composed = _convert(fmu_a, conn_a, *defs_a)
-    if not suppress:
-        middle = _convert(conn_a, conn_b, reader.ssd_units, *defs_a[1:], *defs_b[1:])
-        composed = composed.then(middle.factor, middle.offset)
-    composed = composed.then(factor, offset)
-    last = _convert(conn_b, fmu_b, *defs_b)
-    composed = composed.then(last.factor, last.offset)
+    first, last = chain[0].start, chain[-1].end
+    src, dst = reader.fmus.get(first[1]), reader.fmus.get(last[1])
+    fmu_a = src.unit.get(first[2]) if src else None
+    fmu_b = dst.unit.get(last[2]) if dst else None
+    conn_a = reader.connector_units.get(first) or fmu_a
+    conn_b = reader.connector_units.get(last) or fmu_b
+    if len(chain) == 1 and conn_a == fmu_a and conn_b == fmu_b and not chain[0].suppress:
+        return chain[0].factor, chain[0].offset
+    defs = [reader.ssd_units] + [info.unit_defs for info in (src, dst) if info is not None]
+    composed = _convert(fmu_a, conn_a, *defs)
+    unit = conn_a
+    for edge in chain:
+        target = conn_b if edge is chain[-1] else (reader.connector_units.get(edge.end) or unit)
+        if not edge.suppress:
+            step = _convert(unit, target, *defs)
+            composed = composed.then(step.factor, step.offset)
+        composed = composed.then(edge.factor, edge.offset)
+        unit = target
+    step = _convert(conn_b, fmu_b, *defs)
+    composed = composed.then(step.factor, step.offset)
     master = units.conversion(fmu_a, fmu_b)
     folded = composed.factor / master.factor
     return folded, composed.offset - folded * master.offset

@@ -439,10 +439,12 @@ BROKEN_SSD = """<?xml version="1.0" encoding="UTF-8"?>
       <ssd:Component name="B" source="missing.fmu"/>
       <ssd:Component name="C" type="application/x-ssp-definition" source="sub.ssd"/>
       <ssd:Component name="D" source="https://example.com/tank.fmu" implementation="ModelExchange"/>
-      <ssd:System name="nested"/>
+      <ssd:SignalDictionaryReference name="signals" dictionary="bus"/>
     </ssd:Elements>
     <ssd:Connections>
       <ssd:Connection startConnector="outside" endElement="A" endConnector="heating"/>
+      <ssd:Connection startElement="A" startConnector="temperature" endConnector="outside"/>
+      <ssd:Connection startElement="A" startConnector="ambient_power" endConnector="outside"/>
     </ssd:Connections>
     <ssd:ParameterBindings>
       <ssd:ParameterBinding source="nowhere.ssv"/>
@@ -473,10 +475,10 @@ def test_every_problem_of_an_ssd_is_reported_at_once_with_file_component_and_var
     assert "application/x-ssp-definition" in found[("C", None)]
     assert "ModelExchange" in found[("D", None)]
     assert "https://example.com/tank.fmu' is not a relative reference" in messages
-    assert "not supported" in found[("nested", None)]
-    assert "system's own connectors" in messages and "<system>.outside -> A.heating" in messages
+    assert "SignalDictionaryReference elements are not supported" in found[("signals", None)]
+    assert "<system '/'>.outside is fed by 2 connections" in found[("A", "heating")]
     assert "nowhere.ssv" in messages
-    assert len(problems) == 13
+    assert len(problems) == 12
 
 
 def test_an_archive_that_would_write_outside_its_folder_is_refused_whole(tmp_path, fmus):
@@ -613,3 +615,104 @@ def test_a_hand_edited_kreislauf_annotation_gives_problems_not_a_crash(tmp_path,
     assert "algorithm 'magic'" in messages and "rtol must be a positive number" in messages
     assert "component 'probe'" in messages and "'soon'" in messages
     assert "gain" in messages
+
+
+# Tank B inside a subsystem whose connectors carry their own units (kW in, degC out), its
+# parameters bound on the subsystem, and an observation-only output connector on the root system.
+NESTED_SSD = """<?xml version="1.0" encoding="UTF-8"?>
+<ssd:SystemStructureDescription version="1.0" name="nested"
+    xmlns:ssd="http://ssp-standard.org/SSP1/SystemStructureDescription"
+    xmlns:ssc="http://ssp-standard.org/SSP1/SystemStructureCommon"
+    xmlns:ssv="http://ssp-standard.org/SSP1/SystemStructureParameterValues">
+  <ssd:System name="root">
+    <ssd:Connectors>
+      <ssd:Connector name="observed" kind="output"><ssc:Real unit="K"/></ssd:Connector>
+    </ssd:Connectors>
+    <ssd:ParameterBindings>
+      <ssd:ParameterBinding>
+        <ssd:ParameterValues>
+          <ssv:ParameterSet version="1.0" name="root-values">
+            <ssv:Parameters>
+              <ssv:Parameter name="A.heat_capacity"><ssv:Real value="2e6"/></ssv:Parameter>
+              <ssv:Parameter name="A.loss_conductance"><ssv:Real value="100"/></ssv:Parameter>
+              <ssv:Parameter name="A.temperature_start"><ssv:Real value="350"/></ssv:Parameter>
+            </ssv:Parameters>
+          </ssv:ParameterSet>
+        </ssd:ParameterValues>
+      </ssd:ParameterBinding>
+    </ssd:ParameterBindings>
+    <ssd:Elements>
+      <ssd:Component name="A" source="resources/tank2.fmu"/>
+      <ssd:System name="sub">
+        <ssd:Connectors>
+          <ssd:Connector name="heat_in" kind="input"><ssc:Real unit="kW"/></ssd:Connector>
+          <ssd:Connector name="temperature_out" kind="output"><ssc:Real unit="degC"/></ssd:Connector>
+        </ssd:Connectors>
+        <ssd:ParameterBindings>
+          <ssd:ParameterBinding>
+            <ssd:ParameterValues>
+              <ssv:ParameterSet version="1.0" name="sub-values">
+                <ssv:Parameters>
+                  <ssv:Parameter name="B.heat_capacity"><ssv:Real value="1e6"/></ssv:Parameter>
+                  <ssv:Parameter name="B.temperature_start"><ssv:Real value="290"/></ssv:Parameter>
+                </ssv:Parameters>
+              </ssv:ParameterSet>
+            </ssd:ParameterValues>
+          </ssd:ParameterBinding>
+        </ssd:ParameterBindings>
+        <ssd:Elements>
+          <ssd:Component name="B" source="resources/tank2.fmu">
+            <ssd:Connectors>
+              <ssd:Connector name="heating" kind="input"><ssc:Real unit="W"/></ssd:Connector>
+              <ssd:Connector name="temperature" kind="output"><ssc:Real unit="K"/></ssd:Connector>
+            </ssd:Connectors>
+          </ssd:Component>
+        </ssd:Elements>
+        <ssd:Connections>
+          <ssd:Connection startConnector="heat_in" endElement="B" endConnector="heating"/>
+          <ssd:Connection startElement="B" startConnector="temperature" endConnector="temperature_out"/>
+        </ssd:Connections>
+      </ssd:System>
+    </ssd:Elements>
+    <ssd:Connections>
+      <ssd:Connection startElement="A" startConnector="ambient_power" endElement="sub" endConnector="heat_in">
+        <ssc:LinearTransformation factor="-1"/>
+      </ssd:Connection>
+      <ssd:Connection startElement="sub" startConnector="temperature_out" endElement="A"
+          endConnector="ambient_temperature"/>
+      <ssd:Connection startElement="A" startConnector="temperature" endConnector="observed"/>
+    </ssd:Connections>
+  </ssd:System>
+  <ssd:Units>
+    <ssc:Unit name="K"><ssc:BaseUnit K="1"/></ssc:Unit>
+    <ssc:Unit name="degC"><ssc:BaseUnit K="1" offset="273.15"/></ssc:Unit>
+    <ssc:Unit name="W"><ssc:BaseUnit kg="1" m="2" s="-3"/></ssc:Unit>
+    <ssc:Unit name="kW"><ssc:BaseUnit kg="1" m="2" s="-3" factor="1000"/></ssc:Unit>
+  </ssd:Units>
+  <ssd:DefaultExperiment startTime="0" stopTime="21600"/>
+</ssd:SystemStructureDescription>
+"""
+
+
+def test_a_nested_system_is_flattened_through_its_connectors_and_runs_like_the_flat_one(tmp_path, fmus):
+    """W -> (x -1) -> kW connector -> W: minus the watts; K -> degC connector -> K: the kelvins."""
+    assert schema_errors(NESTED_SSD.encode()) == []
+    archive = tmp_path / "nested.ssp"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("SystemStructure.ssd", NESTED_SSD)
+        zf.write(fmus[2], "resources/tank2.fmu")
+    notes: list[Problem] = []
+    spec = read_ssp(archive, notes=notes)
+    assert list(spec.components) == ["A", "sub__B"]
+    assert spec.components["sub__B"].parameters == {"heat_capacity": 1e6, "temperature_start": 290.0}
+    assert {c.text: (c.factor, c.offset) for c in spec.connections} == {
+        "A.ambient_power -> sub__B.heating": (-1.0, 0.0),
+        "sub__B.temperature -> A.ambient_temperature": (1.0, 0.0),
+    }
+    assert any("observed" in str(n) and "system connector only" in str(n) for n in notes)
+    from_ssp = load(archive).run(out_dir=tmp_path / "ssp", step=300.0).read()
+    toml = tmp_path / "same.toml"
+    toml.write_text(SAME_TOML.format(fmu=fmus[2]))
+    from_toml = load(toml).run(out_dir=tmp_path / "toml").read()
+    for column in from_toml:
+        np.testing.assert_array_equal(from_ssp[column.replace("B.", "sub__B.")], from_toml[column], err_msg=column)
