@@ -16,7 +16,10 @@ itself. What maps onto SSP 1.0:
   source FMU variable's unit to the target FMU variable's unit, is folded into the connection's
   ``factor``/``offset`` so that the master, which converts between the FMU variables' units,
   hands the target exactly the value SSP defines;
-- start and stop time -> ``ssd:DefaultExperiment``.
+- start and stop time -> ``ssd:DefaultExperiment``;
+- read only: nested ``ssd:System`` elements are flattened (a component ``pump`` of system ``sub``
+  becomes ``sub__pump``) and connections through system connectors are traced to the components
+  at both ends, composing every connector's unit and every transformation on the way.
 
 What SSP 1.0 has no element for (master settings, power bonds, output selection, Python and device
 components and their connections, multi-rate steps, declared output dependencies, and that a
@@ -25,9 +28,9 @@ component was a kreislauf model) travels as JSON in an ``ssc:Annotation`` of typ
 
 Reading collects every problem at once (:class:`~kreislauf.system.Problem`, naming the file,
 component and variable). Elements with no meaning for a run (geometry, graphical elements, other
-tools' annotations, enumerations, connectors no connection uses) are skipped with a *note*;
-content that would change the system if skipped (nested systems, signal dictionaries, parameter
-mappings, non-FMU components, connections to system connectors) is a problem.
+tools' annotations, enumerations, system outputs only observed, system inputs nothing drives) are
+skipped with a *note*; content that would change the system if skipped (signal dictionaries,
+parameter mappings, non-FMU components, transformations other than linear) is a problem.
 """
 
 from __future__ import annotations
