@@ -800,6 +800,66 @@ def _columns(data: SankeyData, net: Mapping[tuple[str, str], float]) -> dict[str
     return columns
 
 
+def _band(x0: float, y0: float, x1: float, y1: float, w: float, path_type: Any) -> tuple[list, list, tuple]:
+    """A band of width ``w`` from a node's right side at (x0, y0) to a node's left side at (x1, y1)."""
+    bend = max(0.35, 0.45 * (x1 - x0))
+    verts = [
+        (x0, y0),
+        (x0 + bend, y0),
+        (x1 - bend, y1),
+        (x1, y1),
+        (x1, y1 - w),
+        (x1 - bend, y1 - w),
+        (x0 + bend, y0 - w),
+        (x0, y0 - w),
+        (x0, y0),
+    ]
+    curve, line = path_type.CURVE4, path_type.LINETO
+    codes = [path_type.MOVETO, curve, curve, curve, line, curve, curve, curve, path_type.CLOSEPOLY]
+    return verts, codes, (0.5 * (x0 + x1), 0.5 * (y0 + y1) - w / 2)
+
+
+def _return_band(
+    x0: float, y0: float, x1: float, y1: float, w: float, floor: float, path_type: Any
+) -> tuple[list, list, tuple]:
+    """A band from a node's right side at (x0, y0) back to a node's left side at (x1 ≤ x0, y1).
+
+    It turns down, runs leftwards with its upper edge at ``floor`` and turns up into the target.
+    """
+    r = 0.25
+    verts = [
+        (x0, y0),
+        (x0 + r + w, y0),
+        (x0 + r + w, floor - w),
+        (x0, floor - w),
+        (x1, floor - w),
+        (x1 - r - w, floor - w),
+        (x1 - r - w, y1),
+        (x1, y1),
+        (x1, y1 - w),
+        (x1 - r, y1 - w),
+        (x1 - r, floor),
+        (x1, floor),
+        (x0, floor),
+        (x0 + r, floor),
+        (x0 + r, y0 - w),
+        (x0, y0 - w),
+        (x0, y0),
+    ]
+    curve, line = path_type.CURVE4, path_type.LINETO
+    codes = [path_type.MOVETO, curve, curve, curve, line, curve, curve, curve, line] + [
+        curve,
+        curve,
+        curve,
+        line,
+        curve,
+        curve,
+        curve,
+        path_type.CLOSEPOLY,
+    ]
+    return verts, codes, (0.5 * (x0 + x1), floor - w / 2)
+
+
 def plot_sankey(data: SankeyData, path: str | os.PathLike[str]) -> Path:
     """Draw the Sankey diagram of ``data`` with matplotlib patches and save it as a PNG at ``path``.
 
@@ -838,7 +898,7 @@ def plot_sankey(data: SankeyData, path: str | os.PathLike[str]) -> Path:
             centre = {n: float(np.mean([pos[m] for m in neighbours[n] if m in pos] or [pos[n]])) for n in nodes}
             nodes.sort(key=centre.__getitem__)
     tallest = max((len(nodes) for nodes in by_col), default=1)
-    gap = 0.07 if tallest < 8 else 0.5 / tallest
+    gap = 0.1 if tallest < 6 else 0.5 / tallest
     # energy -> height: the fullest column (nodes plus gaps) spans the unit height
     scale = min(((1 - gap * (len(nodes) - 1)) / sum(size[n] for n in nodes) for nodes in by_col if nodes), default=1.0)
     node_w = 0.06
@@ -863,16 +923,23 @@ def plot_sankey(data: SankeyData, path: str | os.PathLike[str]) -> Path:
 
     out_off = {n: 0.0 for n in box}
     in_off = {n: 0.0 for n in box}
+
+    def backwards(link: tuple[str, str, float]) -> bool:
+        return box[link[1]][0] <= box[link[0]][0]
+
+    # outgoing bands stacked in the order of their targets' heights, incoming ones in the order of
+    # their sources' heights; bands running backwards leave and enter at the bottom
     ordered = sorted(
         ((a, z, e) for (a, z), e in net.items() if a in box and z in box),
-        key=lambda link: (box[link[0]][0], -box[link[0]][1], -box[link[1]][1]),
+        key=lambda link: (box[link[0]][0], -box[link[0]][1], backwards(link), -box[link[1]][1]),
     )
-    # incoming bands stacked in the order of their sources' heights
-    in_order = sorted(ordered, key=lambda link: -box[link[0]][1])
+    in_order = sorted(ordered, key=lambda link: (backwards(link), -box[link[0]][1]))
     in_slot: dict[tuple[str, str], float] = {}
     for a, z, e in in_order:
         in_slot[(a, z)] = in_off[z]
         in_off[z] += e * scale
+    # links against the flow of the columns (cycles) run in a U below the diagram, stacked downwards
+    floor = min((y - h for (_, y, h) in box.values()), default=0.0) - 0.05
     for a, z, e in ordered:
         xa, ya, _ = box[a]
         xz, yz, _ = box[z]
@@ -881,32 +948,21 @@ def plot_sankey(data: SankeyData, path: str | os.PathLike[str]) -> Path:
         out_off[a] += w
         y1 = yz - in_slot[(a, z)]
         x0, x1 = xa + node_w, xz
-        bend = max(0.35, 0.45 * abs(x1 - x0))
-        verts = [
-            (x0, y0),
-            (x0 + bend, y0),
-            (x1 - bend, y1),
-            (x1, y1),
-            (x1, y1 - w),
-            (x1 - bend, y1 - w),
-            (x0 + bend, y0 - w),
-            (x0, y0 - w),
-            (x0, y0),
-        ]
-        codes = [MplPath.MOVETO] + [MplPath.CURVE4] * 3 + [MplPath.LINETO] + [MplPath.CURVE4] * 3 + [MplPath.CLOSEPOLY]
+        if x1 > x0:
+            verts, codes, label_at = _band(x0, y0, x1, y1, w, MplPath)
+        else:
+            verts, codes, label_at = _return_band(x0, y0, x1, y1, w, floor, MplPath)
+            floor -= w + 0.03
         src = data.nodes[a]
         colour = node_colour(a) if src.kind != "component" else colours[a]
         ax.add_patch(PathPatch(MplPath(verts, codes), facecolor=colour, edgecolor="none", alpha=0.45))
-        mx, my = 0.5 * (x0 + x1), 0.5 * (y0 + y1) - w / 2
-        if x1 <= x0:
-            mx, my = x0 + bend * 0.75, y0 - w / 2
         ax.text(
-            mx,
-            my,
+            *label_at,
             _energy_text(e),
             ha="center",
             va="center",
             fontsize=8.5,
+            zorder=3,
             bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.75},
         )
     labels: dict[tuple[float, str], list[tuple[float, str]]] = {}
@@ -945,7 +1001,9 @@ def plot_sankey(data: SankeyData, path: str | os.PathLike[str]) -> Path:
     left = 0.9 if any(data.nodes[n].kind == "source" for n in by_col[0]) else 0.3
     right = 0.9 if any(data.nodes[n].kind == "sink" for n in by_col[-1]) else 0.3
     ax.set_xlim(-left, n_cols - 1 + node_w + right)
-    ax.set_ylim(-0.08, 1.1)
+    bottom = min(-0.08, floor + 0.02)
+    ax.set_ylim(bottom, 1.1)
+    fig.set_size_inches(fig_w, 7.5 * (1.1 - bottom) / 1.18)
     ax.axis("off")
     residual = sum(link.sent - link.received for link in data.links if link.bond is not None)
     days = f"day {data.start / _DAY:.3g} to {data.stop / _DAY:.3g}"
