@@ -78,9 +78,6 @@ _KREISLAUF_NS = "https://kreislauf.org/ssp/1"
 _SSP_BASE_UNITS = ("kg", "m", "s", "A", "K", "mol", "cd", "rad")
 # SSP base unit exponents (kg, m, s, A, K, mol, cd, rad) from kreislauf.models.units order (kg, m, s, K, A, mol)
 _FROM_MODEL_ORDER = (0, 1, 2, 4, 3, 5)
-_MAX_ENTRIES = 10_000
-_MAX_TOTAL_SIZE = 4 * 2**30
-_MAX_RATIO = 200.0
 
 log = logging.getLogger(__name__)
 
@@ -235,7 +232,13 @@ def _safe_member(name: str) -> bool:
 
 
 def _extract(path: Path, target: Path, reader: _Reader) -> bytes | None:
-    """Check every member of the archive, then extract it to ``target``; the SSD's bytes or None."""
+    """Check every member of the archive, then extract it to ``target``; the SSD's bytes or None.
+
+    The checks and limits are those of FMU extraction (:class:`kreislauf.fmu.ExtractionLimits`).
+    """
+    from kreislauf.fmu import ExtractionLimits
+
+    limits = ExtractionLimits()
     try:
         with zipfile.ZipFile(path) as archive:
             infos = archive.infolist()
@@ -244,8 +247,8 @@ def _extract(path: Path, target: Path, reader: _Reader) -> bytes | None:
             if SSD_NAME not in names:
                 reader.problem(f"the archive has no {SSD_NAME} at its root")
                 bad = True
-            if len(infos) > _MAX_ENTRIES:
-                reader.problem(f"the archive has {len(infos)} members, more than the limit of {_MAX_ENTRIES}")
+            if len(infos) > limits.max_entries:
+                reader.problem(f"the archive has {len(infos)} members, more than the limit of {limits.max_entries}")
                 bad = True
             total = 0
             for info in infos:
@@ -257,11 +260,19 @@ def _extract(path: Path, target: Path, reader: _Reader) -> bytes | None:
                 elif kind and kind not in (stat.S_IFREG, stat.S_IFDIR):
                     reader.problem(f"archive member '{info.filename}' is a link or special file")
                     bad = True
-                elif info.file_size > 2**20 and info.file_size > _MAX_RATIO * max(info.compress_size, 1):
-                    reader.problem(f"archive member '{info.filename}' expands more than {_MAX_RATIO:.0f} times")
+                elif info.file_size > limits.max_entry_size:
+                    reader.problem(
+                        f"archive member '{info.filename}' is {info.file_size} bytes, over the limit of "
+                        f"{limits.max_entry_size}"
+                    )
                     bad = True
-            if total > _MAX_TOTAL_SIZE:
-                reader.problem(f"the archive expands to {total} bytes, over the limit of {_MAX_TOTAL_SIZE}")
+                elif info.file_size > 2**20 and info.file_size > limits.max_ratio * max(info.compress_size, 1):
+                    reader.problem(
+                        f"archive member '{info.filename}' expands more than {limits.max_ratio:.0f} times (zip bomb?)"
+                    )
+                    bad = True
+            if total > limits.max_total_size:
+                reader.problem(f"the archive expands to {total} bytes, over the limit of {limits.max_total_size}")
                 bad = True
             if bad:
                 return None

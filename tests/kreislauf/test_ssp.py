@@ -491,6 +491,13 @@ def test_an_archive_that_would_write_outside_its_folder_is_refused_whole(tmp_pat
     assert [str(p) for p in problems] == [f"{path}: archive member '../escaped.txt' would leave the extraction folder"]
     assert not (tmp_path / "x" / "escaped.txt").exists() and not (tmp_path / "x" / "out").exists()
     assert spec.components == {}
+    bomb = tmp_path / "bomb.ssp"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("SystemStructure.ssd", FOREIGN_SSD)
+        zf.writestr("resources/zeros.bin", bytes(4 * 2**20))
+    spec, problems = parse_ssp(bomb, extract_dir=tmp_path / "bomb")
+    assert len(problems) == 1 and "'resources/zeros.bin' expands more than 200 times" in str(problems[0])
+    assert not (tmp_path / "bomb").exists()
     no_ssd = tmp_path / "empty.ssp"
     with zipfile.ZipFile(no_ssd, "w") as zf:
         zf.writestr("resources/readme.txt", "nothing")
