@@ -74,7 +74,7 @@ FMU_TYPE = "application/x-fmu-sharedlibrary"
 PARAMETER_SET_TYPE = "application/x-ssp-parameter-set"
 ANNOTATION_TYPE = "org.kreislauf"
 SSD_NAME = "SystemStructure.ssd"
-_KREISLAUF_NS = "https://kreislauf.org/ssp/1"
+_KREISLAUF_NS = "urn:org.kreislauf:ssp:1"
 _SSP_BASE_UNITS = ("kg", "m", "s", "A", "K", "mol", "cd", "rad")
 # SSP base unit exponents (kg, m, s, A, K, mol, cd, rad) from kreislauf.models.units order (kg, m, s, K, A, mol)
 _FROM_MODEL_ORDER = (0, 1, 2, 4, 3, 5)

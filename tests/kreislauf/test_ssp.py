@@ -604,7 +604,7 @@ def test_a_hand_edited_kreislauf_annotation_gives_problems_not_a_crash(tmp_path,
     archive = write_ssp(load(toml_system(tmp_path, fmus)).spec, tmp_path / "tanks.ssp")
     with zipfile.ZipFile(archive) as zf:
         root = etree.fromstring(zf.read("SystemStructure.ssd"))
-    payload = root.find(".//{https://kreislauf.org/ssp/1}system")
+    payload = root.find(".//{urn:org.kreislauf:ssp:1}system")
     data = json.loads(payload.text)
     data["settings"]["algorithm"] = "magic"
     data["settings"]["rtol"] = -1.0
