@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from kreislauf import __version__
 
-COMMAND_MODULES = ("fmu", "models", "run", "hil")
+COMMAND_MODULES = ("fmu", "models", "run", "plot", "ssp", "hil")
 
 
 class CommandError(Exception):
