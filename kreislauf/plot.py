@@ -73,6 +73,7 @@ MAX_BINS = 600
 FAMILIES: dict[str, tuple[str, str]] = {
     "temperature": ("Temperatures", "K"),
     "power": ("Powers", "W"),
+    "port_power": ("Energy-port powers (positive into the component)", "W"),
     "cop": ("Coefficient of performance", "1"),
     "fouling": ("Fouling resistance", "m2.K/W"),
     "energy": ("Cumulative energies", "J"),
@@ -88,6 +89,7 @@ _BOUNDARY_COLOUR = "#8c8c8c"
 _AXIS_NAMES = {
     "temperature": "temperature",
     "power": "power",
+    "port_power": "power",
     "cop": "COP",
     "fouling": "fouling resistance",
     "energy": "energy since start",
@@ -343,7 +345,7 @@ def _scaled(family: str, peak: float) -> tuple[str, float, float]:
     """(display unit, factor, offset) so that display = factor * SI value + offset."""
     if family == "temperature":
         return "°C", 1.0, -273.15
-    if family == "power":
+    if family in ("power", "port_power"):
         for unit, f in (("GW", 1e9), ("MW", 1e6), ("kW", 1e3)):
             if peak >= f:
                 return unit, 1.0 / f, 0.0
@@ -419,6 +421,8 @@ def plot_results(
         if column == "time" or column.startswith("bond:"):
             continue
         family = classify(column, units.get(column))
+        if family == "power" and _is_port_power(column, names, meta, components):
+            family = "port_power"
         if family is not None:
             families.setdefault(family, []).append(column)
     bond_columns = [c for c in names if c.startswith("bond:") and c.endswith(":sent")]
@@ -445,6 +449,18 @@ def plot_results(
             "kreislauf.plot.classify) and no energy flows (bond columns or <port>_energy counters)"
         )
     return written
+
+
+def _is_port_power(column: str, names: Sequence[str], meta: Mapping[str, Any], components: Sequence[str]) -> bool:
+    """True for the power of an energy port: named in ``energy_ports`` or ``<port>_power`` beside ``<port>_energy``."""
+    parts = _split(column, components)
+    if parts is None:
+        return False
+    comp, var = parts
+    declared = (meta.get("energy_ports") or {}).get(comp)
+    if declared is not None:
+        return any(info.get("power") == var for info in declared.values())
+    return var.endswith("_power") and f"{comp}.{var[: -len('_power')]}_energy" in names
 
 
 def _to_si(column: str, units: Mapping[str, str], family: str) -> tuple[float, float]:

@@ -307,6 +307,18 @@ def test_results_without_anything_to_plot_are_an_error_naming_the_file(tmp_path)
         plot_results(tmp_path, tmp_path / "out")
 
 
+def test_port_powers_get_their_own_figure(tmp_path):
+    path = tmp_path / "results.parquet"
+    columns = ["time", "boiler.fuel_power", "boiler.fuel_energy", "boiler.electrical_power"]
+    with ResultWriter(path, columns, {}) as writer:
+        for k in range(10):
+            writer.append(np.array([60.0 * k, 1e6, 60.0 * k * 1e6, 2e4]))
+    names = sorted(p.name for p in plot_results(path, tmp_path / "f"))
+    assert names == ["energy.png", "port_power.png", "power.png", "sankey.png"]
+    (link,) = sankey_data(path).links
+    assert (link.source, link.target, link.energy) == ("in:boiler.fuel", "boiler", 9 * 60.0 * 1e6)
+
+
 def test_a_missing_results_file_is_an_error_naming_it(tmp_path):
     with pytest.raises(PlotError, match=rf"{tmp_path / 'nowhere'}: no results file"):
         plot_results(tmp_path / "nowhere", tmp_path / "out")
