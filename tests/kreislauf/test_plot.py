@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 from cosim_doubles import HeatCapacity
 
-from kreislauf.api import System
+from kreislauf.api import System, load
 from kreislauf.cli import CommandError
 from kreislauf.commands import plot as plot_command
 from kreislauf.master import NonFiniteValueError
@@ -168,6 +169,31 @@ def test_bins_skip_missing_values_in_their_extremes(tmp_path):
     assert binned.bin_width == 3600.0
     assert binned.low[0, 0] == 3.0 and binned.high[0, 0] == 9.0
     assert math.isnan(binned.mean[0, 0]) and binned.mean[1, 0] == pytest.approx(np.mean(3.0 + np.arange(60, 120) % 7))
+
+
+@pytest.mark.skipif(
+    shutil.which("cc") is None and shutil.which("gcc") is None, reason="needs a C compiler to export FMUs"
+)
+def test_the_sankey_of_an_exported_chp_fmu_balances_and_finds_its_ports(tmp_path):
+    """The chp_unit model exported to an FMU: fuel in; electricity, losses and heat to water out."""
+    system_file = tmp_path / "chp.toml"
+    system_file.write_text('[master]\nstep = "5min"\nstop = "2d"\n\n[components.chp]\nmodel = "chp_unit"\n')
+    load(system_file, cache_dir=tmp_path / "cache").run(out_dir=tmp_path / "run", progress=False)
+    data = sankey_data(tmp_path / "run")
+    by_pair = {(link.source, link.target): link.energy for link in data.links}
+    assert set(by_pair) == {
+        ("in:chp.fuel", "chp"),
+        ("chp", "out:chp.generator"),
+        ("chp", "out:chp.losses"),
+        ("chp", "out:chp.water"),
+    }
+    # the fuel energy is the integral of the (here constant) fuel power
+    fuel_power = read_results(tmp_path / "run" / "results.parquet", ["chp.fuel_power"])["chp.fuel_power"]
+    assert fuel_power.max() == pytest.approx(fuel_power.min(), rel=1e-12)
+    assert by_pair[("in:chp.fuel", "chp")] == pytest.approx(fuel_power[0] * 2 * DAY, rel=1e-9)
+    # first law over the engine: fuel = electricity + losses + heat to water (it stores nothing)
+    inflow, outflow = data.throughput("chp")
+    assert outflow == pytest.approx(inflow, rel=1e-9)
 
 
 def test_every_quantity_family_gets_a_figure(heat_pump_run, tmp_path):
