@@ -190,7 +190,6 @@ class DeviceServer:
         self._output_names = sorted({p.variable for p in self._outputs})
         self._output_index = {name: i for i, name in enumerate(self._output_names)}
         self._last_heartbeat = time.monotonic()
-        self._heartbeat_value: int | None = None
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop_event: asyncio.Event | None = None
