@@ -371,6 +371,19 @@ def _energy_text(joules: float) -> str:
     return f"{mwh:.3g} MWh" if abs(mwh) < 1000 else f"{mwh:,.0f} MWh"
 
 
+def _epoch(meta: Mapping[str, Any], path: Path) -> np.datetime64 | None:
+    """The calendar date and time of t = 0 from the metadata key ``start_date`` (ISO 8601), if stored."""
+    text = meta.get("start_date")
+    if not text:
+        return None
+    try:
+        return np.datetime64(str(text).rstrip("Z"), "ms")
+    except ValueError:
+        raise PlotError(
+            f"{path}: metadata start_date {text!r} is not an ISO 8601 date (e.g. 2025-01-01T00:00)"
+        ) from None
+
+
 def _time_axis(window: _Window) -> tuple[str, float]:
     if window.t1 - window.t0 <= 2 * _DAY:
         return "time (h)", 3600.0
@@ -435,10 +448,13 @@ def plot_results(
         series = _collect(source, window, families, units)
         colours = _palette(components)
         system = str(meta.get("system") or path.parent.name)
+        epoch = _epoch(meta, path)
         for family in FAMILIES:
             if family in families:
                 written.append(
-                    _plot_family(family, families[family], series[family], components, colours, window, system, out)
+                    _plot_family(
+                        family, families[family], series[family], components, colours, window, system, out, epoch
+                    )
                 )
     data = sankey_data(path, start=start, stop=stop)
     if data.links:
@@ -518,12 +534,17 @@ def _plot_family(
     window: _Window,
     system: str,
     out: Path,
+    epoch: np.datetime64 | None = None,
 ) -> Path:
     from matplotlib.figure import Figure
 
     t, mean, low, high = series.result()
-    time_label, divisor = _time_axis(window)
-    x = t / divisor
+    if epoch is None:
+        time_label, divisor = _time_axis(window)
+        x = t / divisor
+    else:
+        time_label = "date"
+        x = epoch + np.round(t * 1e3).astype("timedelta64[ms]")
     groups: dict[str, list[int]] = {}
     for j, column in enumerate(columns):
         if column.startswith("bond:"):
@@ -571,6 +592,12 @@ def _plot_family(
         ax.tick_params(labelsize=9)
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, frameon=False)
     axes[-1, 0].set_xlabel(time_label, fontsize=10)
+    if epoch is not None:
+        from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+
+        locator = AutoDateLocator()
+        axes[-1, 0].xaxis.set_major_locator(locator)
+        axes[-1, 0].xaxis.set_major_formatter(ConciseDateFormatter(locator))
     fig.tight_layout()
     path = out / f"{family}.png"
     fig.savefig(path, dpi=110, bbox_inches="tight")

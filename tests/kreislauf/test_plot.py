@@ -345,6 +345,19 @@ def test_port_powers_get_their_own_figure(tmp_path):
     assert (link.source, link.target, link.energy) == ("in:boiler.fuel", "boiler", 9 * 60.0 * 1e6)
 
 
+def test_a_calendar_start_in_the_metadata_puts_dates_on_the_time_axis(tmp_path):
+    path = tmp_path / "results.parquet"
+    with ResultWriter(path, ["time", "x.supply_temperature"], {"start_date": "2025-01-01T00:00"}) as writer:
+        for k in range(50):
+            writer.append(np.array([3600.0 * k, 330.0 + math.sin(k)]))
+    assert [p.name for p in plot_results(path, tmp_path / "f")] == ["temperature.png"]
+    with ResultWriter(path, ["time", "x.supply_temperature"], {"start_date": "first of May"}) as writer:
+        for k in range(50):
+            writer.append(np.array([3600.0 * k, 330.0]))
+    with pytest.raises(PlotError, match=rf"{path}: metadata start_date 'first of May' is not an ISO 8601 date"):
+        plot_results(path, tmp_path / "f")
+
+
 def test_a_missing_results_file_is_an_error_naming_it(tmp_path):
     with pytest.raises(PlotError, match=rf"{tmp_path / 'nowhere'}: no results file"):
         plot_results(tmp_path / "nowhere", tmp_path / "out")
