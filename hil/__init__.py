@@ -10,7 +10,15 @@ This package imports nothing of :mod:`kreislauf.fmu` or :mod:`kreislauf.models`.
 """
 
 from .codec import Codec, CodecError, DataType, WordOrder
-from .device import DeviceFault, DeviceOptionsError, FaultKind, FaultPolicy, ModbusDevice, device_from_options
+from .device import (
+    DeviceFault,
+    DeviceOptionsError,
+    FaultKind,
+    FaultPolicy,
+    ModbusDevice,
+    device_from_options,
+    read_points,
+)
 from .realtime import OverrunPolicy, RealTimeClock, RealTimeOverrun, RealTimeReport
 from .registermap import Point, RegisterMap, RegisterMapError, Table, load_register_map
 from .server import DeviceServer, WriteGuard
@@ -37,4 +45,5 @@ __all__ = [
     "WriteGuard",
     "device_from_options",
     "load_register_map",
+    "read_points",
 ]

@@ -63,6 +63,7 @@ __all__ = [
     "Span",
     "device_from_options",
     "plan_spans",
+    "read_points",
 ]
 
 _log = logging.getLogger(__name__)
@@ -760,3 +761,52 @@ def device_from_options(
         variables=variables,
         timeout=numbers["timeout"],
     )
+
+
+def read_points(
+    register_map: RegisterMap, host: str = "127.0.0.1", port: int = 502, *, unit_id: int | None = None
+) -> dict[str, float]:
+    """Read every point of ``register_map`` from the device once, in as few requests as the map allows.
+
+    Returns engineering values by point name (NaN for a not-available value). For checking a map
+    against a device on the bench; raises :class:`ComponentError` naming the point when a request
+    fails or a reply has the wrong length.
+    """
+    settings = register_map.device
+    unit = settings.unit_id if unit_id is None else unit_id
+    client = ModbusTcpClient(host, port=port, timeout=settings.timeout, retries=0)
+    device = f"{settings.name} at {host}:{port}"
+    if not client.connect():
+        raise ComponentError(device, "cannot connect")
+    readers = {
+        Table.HOLDING: client.read_holding_registers,
+        Table.INPUT: client.read_input_registers,
+        Table.COIL: client.read_coils,
+        Table.DISCRETE_INPUT: client.read_discrete_inputs,
+    }
+    values: dict[str, float] = {}
+    try:
+        for span in plan_spans(list(register_map.points.values()), settings.max_read_registers):
+            what = f"reading {span.table.value} {span.address}..{span.address + span.count - 1}"
+            try:
+                reply = readers[span.table](span.address, count=span.count, device_id=unit)
+            except ModbusException as exc:
+                raise ComponentError(device, f"{what}: {exc}", span.points[0].name) from None
+            if reply.isError():
+                raise ComponentError(
+                    device,
+                    f"{what}: exception {reply.exception_code:02d} (points {_names(span.points)})",
+                    span.points[0].name,
+                )
+            words = reply.bits if span.table.is_bit else reply.registers
+            if len(words) < span.count or (not span.table.is_bit and len(words) != span.count):
+                raise ComponentError(device, f"{what}: {len(words)} values for {span.count}", span.points[0].name)
+            for point in span.points:
+                start = point.address - span.address
+                if point.table.is_bit:
+                    values[point.name] = 1.0 if words[start] else 0.0
+                else:
+                    values[point.name] = point.codec.decode(words[start : start + point.count])
+    finally:
+        client.close()
+    return values

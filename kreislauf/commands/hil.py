@@ -14,7 +14,7 @@ from kreislauf.component import Component
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add ``kreislauf hil serve`` and ``kreislauf hil map``."""
+    """Add ``kreislauf hil serve``, ``kreislauf hil read`` and ``kreislauf hil map``."""
     hil = sub.add_parser("hil", help="hardware in the loop: serve components over Modbus TCP, check maps")
     hil_sub = hil.add_subparsers(dest="hil_command", metavar="ACTION")
     serve = hil_sub.add_parser(
@@ -39,6 +39,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     serve.add_argument("--realtime-factor", type=float, default=1.0, help="simulated s per wall s (default 1)")
     serve.add_argument("--duration", type=float, help="stop after this many wall seconds (default: until Ctrl-C)")
     serve.set_defaults(handler=_serve)
+    read = hil_sub.add_parser(
+        "read",
+        help="read every point of a map from a device once",
+        description="Read every point of MAP from the device and print the values: a check of the map on the bench.",
+    )
+    read.add_argument("map_path", type=Path, metavar="MAP")
+    read.add_argument("--host", default="127.0.0.1", help="device address (default 127.0.0.1)")
+    read.add_argument("--port", type=int, default=502, metavar="N", help="TCP port (default 502)")
+    read.add_argument("--unit-id", type=int, help="Modbus unit id (default: the map's)")
+    read.set_defaults(handler=_read)
     check = hil_sub.add_parser("map", help="validate a register map and list its points")
     check.add_argument("map_path", type=Path, metavar="MAP")
     check.set_defaults(handler=_map)
@@ -141,6 +151,21 @@ def _serve(args: argparse.Namespace) -> int:
     if server.mode == "free" and stats.steps:
         print(f"real time: {server.realtime_report().summary()}", flush=True)
     return 1 if stats.step_errors else 0
+
+
+def _read(args: argparse.Namespace) -> int:
+    from kreislauf.component import ComponentError
+    from kreislauf.hil import RegisterMapError, load_register_map, read_points
+
+    try:
+        register_map = load_register_map(args.map_path)
+        values = read_points(register_map, args.host, args.port, unit_id=args.unit_id)
+    except (RegisterMapError, ComponentError) as exc:
+        raise CommandError(str(exc)) from None
+    for point in sorted(register_map.points.values(), key=lambda p: (p.table.value, p.address)):
+        value = values[point.name]
+        print(f"  {point.table.value:14s} {point.address:5d}  {point.name:32s} {value:.9g} {point.unit or ''}")
+    return 0
 
 
 def _map(args: argparse.Namespace) -> int:

@@ -114,3 +114,23 @@ def test_serve_an_fmu_file(serve_process, hx_fmu):
         assert heat_flow == reference.get_outputs(["heat_flow"])[0]
     finally:
         reference.close()
+
+
+def test_read_prints_every_point_of_the_served_device(served_tank, capsys):
+    assert main(["hil", "read", str(HERE / "tank_map.toml"), "--port", str(served_tank.port)]) == 0
+    out = capsys.readouterr().out
+    rows = {line.split()[2]: float(line.split()[3]) for line in out.splitlines()}
+    assert set(rows) == set(served_tank.register_map.points)
+    for name, value in rows.items():
+        assert value == pytest.approx(served_tank.value(name), rel=1e-8), name
+    assert rows["tank_temperature"] == pytest.approx(313.15, rel=2.0**-24)
+
+
+def test_read_from_no_device_is_a_clean_error(capsys):
+    import socket
+
+    with socket.socket() as probe:  # a port that was free a moment ago: nobody listens there
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    assert main(["hil", "read", str(HERE / "tank_map.toml"), "--port", str(port)]) == 2
+    assert "cannot connect" in capsys.readouterr().err
