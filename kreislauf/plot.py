@@ -210,11 +210,11 @@ def classify(variable: str, unit: str | None = None) -> str | None:
     The unit decides when known (K, W, m2.K/W, J and units convertible to them; a dimensionless
     ``cop``); otherwise the name: ``*_temperature`` (and the symbols ``T``, ``T_*``), ``*_power``,
     ``*_heat``, ``heat_flow``, ``heat_loss`` (and ``P_*``, ``Q_*``), ``cop``, ``fouling_resistance``,
-    ``*_energy`` (and ``E_*``; not ``stored_energy``, whose level depends on the reference
-    temperature).
+    ``*_energy`` (and ``E_*``). Never ``stored_energy`` (its level depends on the reference
+    temperature) nor ``*specific_heat``/``*latent_heat`` (material properties).
     """
     name = variable.rsplit(".", 1)[-1]
-    if name == "stored_energy":
+    if name == "stored_energy" or name.endswith(("specific_heat", "latent_heat")):
         return None
     if unit:
         try:

@@ -307,6 +307,7 @@ def test_short_periods_keep_every_step(heat_pump_run):
         ("engine_heat", None, "power"),
         ("delivered", "MWh", "energy"),
         ("stored_energy", None, None),
+        ("loop_specific_heat", None, None),
         ("mass_flow", "kg/s", None),
         ("valve_position", None, None),
     ],
