@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import shutil
@@ -17,8 +16,7 @@ import pytest
 from cosim_doubles import HeatCapacity
 
 from kreislauf.api import System, load
-from kreislauf.cli import CommandError
-from kreislauf.commands import plot as plot_command
+from kreislauf.cli import main
 from kreislauf.master import NonFiniteValueError
 from kreislauf.plot import MAX_POINTS, PlotError, classify, plot_results, resample, sankey_data
 from kreislauf.results import ResultWriter, read_results
@@ -391,15 +389,9 @@ def test_a_period_outside_the_run_names_the_run_s_range(heat_pump_run, tmp_path)
         plot_results(heat_pump_run, tmp_path, start="ten days")
 
 
-def parse(argv):
-    parser = argparse.ArgumentParser(prog="kreislauf")
-    plot_command.register(parser.add_subparsers())
-    return parser.parse_args(argv)
-
-
 def test_the_command_prints_the_figures_it_wrote(heat_pump_run, tmp_path, capsys):
-    args = parse(["plot", str(heat_pump_run), "-o", str(tmp_path / "fig"), "--start", "10d", "--stop", "20d"])
-    assert args.handler(args) == 0
+    argv = ["plot", str(heat_pump_run), "-o", str(tmp_path / "fig"), "--start", "10d", "--stop", "20d"]
+    assert main(argv) == 0
     printed = [Path(line) for line in capsys.readouterr().out.splitlines()]
     assert sorted(p.name for p in printed) == sorted(p.name for p in (tmp_path / "fig").iterdir())
     assert len(printed) == 6
@@ -408,10 +400,36 @@ def test_the_command_prints_the_figures_it_wrote(heat_pump_run, tmp_path, capsys
         png_size(path)
 
 
-def test_the_command_reports_a_missing_folder_as_a_user_error(tmp_path):
-    args = parse(["plot", str(tmp_path / "missing")])
-    with pytest.raises(CommandError, match="missing.*no results file"):
-        args.handler(args)
+def test_run_then_plot_through_the_command_line(tmp_path):
+    """The user's path: kreislauf run a system file, then kreislauf plot its folder (default: DIR/plots)."""
+    system_file = tmp_path / "pair.toml"
+    system_file.write_text(
+        f"""
+connections = ["b.T -> a.T_neighbour", "a.Q_cond -> b.Q_in"]
+bonds = ["a.cond -> b.heat"]
+[master]
+step = "10min"
+stop = "1d"
+[components.a]
+python = "{Path(__file__).parent / "cosim_doubles.py"}:HeatCapacity"
+arguments = {{ C = 2e6, T0 = 350.0, G = 100.0 }}
+[components.b]
+python = "{Path(__file__).parent / "cosim_doubles.py"}:HeatCapacity"
+arguments = {{ C = 1e6, T0 = 290.0 }}
+"""
+    )
+    out = tmp_path / "run"
+    for argv in (["run", str(system_file), "-o", str(out), "--no-progress"], ["plot", str(out)]):
+        done = subprocess.run([sys.executable, "-m", "kreislauf", *argv], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+    printed = sorted(Path(line).name for line in done.stdout.splitlines())
+    assert printed == ["energy.png", "power.png", "sankey.png", "temperature.png"]
+    assert all((out / "plots" / name).is_file() for name in printed)
+
+
+def test_the_command_reports_a_missing_folder_as_a_user_error(tmp_path, capsys):
+    assert main(["plot", str(tmp_path / "missing")]) == 2
+    assert f"{tmp_path / 'missing'}: no results file" in capsys.readouterr().err
 
 
 def write_long_run(path, days: int, columns: int = 20, step: float = 60.0, row_group_size: int = 8192) -> int:
