@@ -419,8 +419,9 @@ def plot_results(
     ``results`` is a results folder (holding ``results.parquet``) or the Parquet file itself.
     ``start``/``stop`` limit the period (seconds or durations such as ``"10d"``, in the run's
     time). Writes ``<family>.png`` for every quantity family found (see :data:`FAMILIES`) and
-    ``sankey.png`` when the run has power bonds or energy counters. Raises :class:`PlotError`
-    (naming the file) for a missing, unreadable or empty results file or a period without rows.
+    ``sankey.png`` when energy moved through power bonds or boundary ports in the period. Raises
+    :class:`PlotError` (naming the file) for a missing, unreadable or empty results file, a period
+    without rows, or results with nothing to plot.
     """
     path = _results_file(results)
     source = _open(path)
@@ -457,7 +458,7 @@ def plot_results(
                     )
                 )
     data = sankey_data(path, start=start, stop=stop)
-    if data.links:
+    if any(link.energy > 0 for link in data.links):
         written.append(plot_sankey(data, out / "sankey.png"))
     if not written:
         raise PlotError(
@@ -1049,8 +1050,15 @@ def plot_sankey(data: SankeyData, path: str | os.PathLike[str]) -> Path:
     fig.set_size_inches(fig_w, 7.5 * (1.1 - bottom) / 1.18)
     ax.axis("off")
     residual = sum(link.sent - link.received for link in data.links if link.bond is not None)
-    days = f"day {data.start / _DAY:.3g} to {data.stop / _DAY:.3g}"
-    title = f"Energy flows{' — ' + data.system if data.system else ''}, {days}"
+    if data.stop - data.start <= 2 * _DAY:
+        period = f"hour {data.start / 3600:.4g} to {data.stop / 3600:.4g}"
+    else:
+        period = f"day {data.start / _DAY:.4g} to {data.stop / _DAY:.4g}"
+    title = f"Energy flows{' — ' + data.system if data.system else ''}, {period}"
+    if not box:
+        ax.text(
+            0.5, 0.5, "no energy moved in this period", ha="center", va="center", fontsize=12, transform=ax.transAxes
+        )
     bonds = [link for link in data.links if link.bond is not None]
     if bonds:
         title += f"\ncoupling residual of the bonds: {_energy_text(residual)}"

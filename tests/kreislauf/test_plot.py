@@ -246,6 +246,16 @@ def test_a_bond_with_a_negative_sum_is_drawn_from_receiver_to_sender(tmp_path):
     assert (link.sent, link.received) == (-400.0, -360.0)
 
 
+def test_no_sankey_figure_when_no_energy_moved(tmp_path):
+    path = tmp_path / "results.parquet"
+    with ResultWriter(path, ["time", "bond:a.x->b.y:sent", "bond:a.x->b.y:received", "a.T"], {}) as writer:
+        for k in range(5):
+            writer.append(np.array([60.0 * k, 0.0, 0.0, 300.0]))
+    (link,) = sankey_data(path).links
+    assert link.energy == 0.0
+    assert sorted(p.name for p in plot_results(path, tmp_path / "f")) == ["energy.png", "temperature.png"]
+
+
 def test_port_kinds_from_the_metadata_label_the_boundary(tmp_path):
     meta = {"energy_ports": {"heat_pump": {"compressor": {"energy": "compressor_energy", "kind": "electrical"}}}}
     heat_pump_results(tmp_path / "results.parquet", days=2, meta=meta)
