@@ -647,13 +647,17 @@ class SankeyLink:
 
 @dataclass
 class SankeyData:
-    """Nodes and links of a period's energy flows, ``start``–``stop`` in s."""
+    """Nodes and links of a period's energy flows, ``start``–``stop`` in s.
+
+    ``components`` lists every component of the run in its order, which fixes their colours.
+    """
 
     nodes: dict[str, SankeyNode]
     links: list[SankeyLink]
     start: float
     stop: float
     system: str = ""
+    components: list[str] = field(default_factory=list)
 
     def throughput(self, node: str) -> tuple[float, float]:
         """(energy in, energy out) of a node over the period, J."""
@@ -785,7 +789,7 @@ def sankey_data(
     links = [link for link in links if link.bond is not None or link.energy > 1e-9 * peak]
     used = {link.source for link in links} | {link.target for link in links}
     nodes = {k: v for k, v in nodes.items() if k in used}
-    return SankeyData(nodes, links, window.t0, window.t1, str(meta.get("system") or ""))
+    return SankeyData(nodes, links, window.t0, window.t1, str(meta.get("system") or ""), components)
 
 
 def _net(links: Sequence[SankeyLink]) -> dict[tuple[str, str], float]:
@@ -917,7 +921,8 @@ def plot_sankey(data: SankeyData, path: str | os.PathLike[str]) -> Path:
     net = _net(data.links)
     column = _columns(data, net)
     comps = [n for n, node in data.nodes.items() if node.kind == "component"]
-    colours = _palette(comps)
+    # the same colours as in the time-series figures: by the run's order of components
+    colours = _palette(data.components + [c for c in comps if c not in data.components])
     size: dict[str, float] = {}
     for name in data.nodes:
         inflow = sum(e for (a, z), e in net.items() if z == name)

@@ -223,6 +223,18 @@ def test_sankey_energies_are_the_analytic_integrals_and_every_component_balances
             assert inflow == pytest.approx(outflow, rel=1e-12)
 
 
+def test_the_sankey_data_keeps_every_component_in_run_order_for_the_colours(tmp_path):
+    """A component without energy flows is no node, but still takes its place in the colour order."""
+    path = tmp_path / "results.parquet"
+    meta = {"components": ["sensor", "boiler"]}
+    with ResultWriter(path, ["time", "sensor.supply_temperature", "boiler.fuel_energy"], meta) as writer:
+        for k in range(5):
+            writer.append(np.array([60.0 * k, 330.0, 1e6 * k]))
+    data = sankey_data(path)
+    assert data.components == ["sensor", "boiler"]
+    assert set(data.nodes) == {"boiler", "in:boiler.fuel"}
+
+
 def test_sankey_of_a_period_sums_only_the_steps_that_end_in_it(heat_pump_run):
     data = sankey_data(heat_pump_run, start="10d", stop="12d")
     assert (data.start, data.stop) == (10 * DAY, 12 * DAY)
