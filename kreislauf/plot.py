@@ -27,7 +27,7 @@ of their cumulative counter ``<port>_energy``, positive an inflow to the compone
 wastewater enthalpy, chemical energy of a fuel), negative an outflow (heat delivered, losses). An
 inlet and an outlet of the same stream (``X_inlet``, ``X_outlet``) form one net boundary flow
 ``X``. A change of a component's ``stored_energy`` over the period is drawn as a flow into (or out
-of) its store. Link widths are proportional to energy; labels are in kWh, MWh or GWh.
+of) its store. Link widths are proportional to energy; labels are in MWh (kWh below 0.1 MWh).
 """
 
 from __future__ import annotations
@@ -912,7 +912,7 @@ def plot_sankey(data: SankeyData, path: str | os.PathLike[str]) -> Path:
     """Draw the Sankey diagram of ``data`` with matplotlib patches and save it as a PNG at ``path``.
 
     Opposite links between two nodes are drawn as their net flow. Node heights are the larger of
-    their inflow and outflow; link widths are proportional to energy, labelled in kWh/MWh/GWh.
+    their inflow and outflow; link widths are proportional to energy, labelled in MWh (kWh below 0.1 MWh).
     """
     from matplotlib.figure import Figure
     from matplotlib.patches import PathPatch, Rectangle
