@@ -914,6 +914,24 @@ class Master:
             cols += [f"bond:{name}:sent", f"bond:{name}:received", f"bond:{name}:residual"]
         return cols
 
+    def describe_columns(self) -> dict[str, Any]:
+        """Metadata that lets readers of the results interpret the columns: the unit of every recorded
+        column, each component's energy ports (kind, power and counter variables) and stored-energy
+        variable."""
+        comps = dict(zip(self.names, self.components, strict=True))
+        units = {}
+        for c, v in self.recorded:
+            var = comps[c].variables.get(v)
+            if var is not None and var.unit:
+                units[f"{c}.{v}"] = var.unit
+        ports = {
+            c: {p.name: {"kind": p.kind.value, "power": p.power, "energy": p.energy}
+                for p in getattr(comp, "energy_ports", {}).values()}
+            for c, comp in comps.items()
+        }
+        stored = {c: comp.stored_energy for c, comp in comps.items() if getattr(comp, "stored_energy", None)}
+        return {"units": units, "energy_ports": ports, "stored_energy": stored}
+
     def run(
         self,
         out_dir: str | Path,
@@ -938,6 +956,7 @@ class Master:
             "versions": version_metadata(),
             "settings": asdict(s),
             "components": self.names,
+            **self.describe_columns(),
             **(metadata or {}),
         }
         show = sys.stderr.isatty() if progress is None else progress

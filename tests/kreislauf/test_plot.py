@@ -153,7 +153,7 @@ def test_a_failed_run_is_plotted_up_to_its_failure(tmp_path):
     data = sankey_data(tmp_path)
     assert (data.start, data.stop) == (0.0, 3000.0)
     (total,) = json.loads((tmp_path / "summary.json").read_text())["bonds"]
-    (link,) = data.links
+    (link,) = [x for x in data.links if x.bond is not None]
     assert link.sent == pytest.approx(total["sent_J"], rel=1e-9)
 
 
@@ -445,7 +445,7 @@ arguments = {{ C = 1e6, T0 = 290.0 }}
         done = subprocess.run([sys.executable, "-m", "kreislauf", *argv], capture_output=True, text=True)
         assert done.returncode == 0, done.stderr
     printed = sorted(Path(line).name for line in done.stdout.splitlines())
-    assert printed == ["energy.png", "power.png", "sankey.png", "temperature.png"]
+    assert printed == ["energy.png", "port_power.png", "power.png", "sankey.png", "temperature.png"]
     assert all((out / "plots" / name).is_file() for name in printed)
 
 
