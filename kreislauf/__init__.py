@@ -6,7 +6,15 @@ Subpackages:
 - :mod:`kreislauf.fmu` — standalone FMU export (FMI 2.0 and 3.0 co-simulation) and FMU import;
 - :mod:`kreislauf.hil` — Modbus TCP devices as components, and components served as devices;
 - :mod:`kreislauf` itself — the Component protocol, the co-simulation master, energy ledger, CLI.
+
+A system in three lines::
+
+    import kreislauf
+    result = kreislauf.load("examples/anika.toml").run(stop="7d", out_dir="results/anika")
+    print(result.balance.report())
 """
+
+from typing import Any
 
 from kreislauf.component import (
     Causality,
@@ -21,8 +29,14 @@ from kreislauf.component import (
 
 __version__ = "0.1.0"
 
+_API = ("System", "check", "load", "run")
+
 __all__ = [
     "Causality",
+    "System",
+    "check",
+    "load",
+    "run",
     "Component",
     "ComponentError",
     "StepOutcome",
@@ -32,3 +46,13 @@ __all__ = [
     "Variability",
     "__version__",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """``System``, ``load``, ``run`` and ``check`` come from :mod:`kreislauf.api`, imported on first use so
+    that ``import kreislauf`` stays light for code that only needs the Component protocol."""
+    if name in _API:
+        from kreislauf import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'kreislauf' has no attribute '{name}'")
