@@ -190,7 +190,10 @@ class ModbusDevice:
     derived from the map (writable points are inputs, the others outputs), or taken from
     ``fallback`` (a Component with the same variables). With ``policy="fallback"`` the fallback is
     stepped with the same inputs in the shadow and takes over when the device fails. ``hold_time`` (simulated s)
-    bounds the ``hold`` policy. When several read-only points carry one variable, its value comes
+    bounds the ``hold`` policy. A device's outputs are those it reported in the last exchange, after
+    the step: none depends directly on an input set for the next step, so ``output_dependencies``
+    is empty for every output (a system file can declare a direct dependency where a real device
+    has one). When several read-only points carry one variable, its value comes
     from the first of them in the map. Without ``energy_ports`` the device takes the fallback's
     energy ports (and stored energy) whose variables the map carries. ``clock`` is the wall clock
     (for the rate limit, heartbeat and fault time stamps).
@@ -252,6 +255,9 @@ class ModbusDevice:
                 stored_energy = fallback.stored_energy
         self.energy_ports = dict(energy_ports or {})
         self.stored_energy = stored_energy
+        self.output_dependencies: dict[str, list[str]] = {
+            n: [] for n, v in self.variables.items() if v.causality is Causality.OUTPUT
+        }
         self._primary: dict[str, Point] = {}
         for point in mapped:
             self._primary.setdefault(point.variable, point)

@@ -54,13 +54,9 @@ def test_a_device_in_place_of_a_component_gives_the_same_run(tmp_path, served_ca
     python = tmp_path / "python.toml"
     python.write_text(system_text(f'python = "{DOUBLES}:HeatCapacity"\narguments = {{ C = 1e6, T0 = 290.0 }}'))
     device = tmp_path / "device.toml"
-    # the device's outputs change only in an exchange (do_step): no direct feedthrough, declared here
-    device.write_text(
-        system_text(
-            f'device = {{ map = "{HERE / "capacity_map.toml"}", port = {served_capacity.port} }}\n'
-            "output_dependencies = { T = [] }"
-        )
-    )
+    # the device's outputs change only in an exchange (do_step): it declares no direct feedthrough
+    entry = f'device = {{ map = "{HERE / "capacity_map.toml"}", port = {served_capacity.port} }}'
+    device.write_text(system_text(entry))
     expected = load(python).run(out_dir=tmp_path / "python").read()
     got = load(device).run(out_dir=tmp_path / "device").read()
     assert len(got["time"]) == 61
@@ -70,8 +66,9 @@ def test_a_device_in_place_of_a_component_gives_the_same_run(tmp_path, served_ca
 
 
 def test_an_algebraic_loop_through_a_device_is_refused(tmp_path, served_capacity):
-    # without dependency information every output of the device depends on every input, so
-    # b.T -> g.u -> g.y -> b.Q_in closes an algebraic loop through a component that cannot roll back
+    # a device declares no direct feedthrough of its own; where the system file says the device's T
+    # responds at once to Q_in, b.T -> g.u -> g.y -> b.Q_in closes an algebraic loop through a
+    # component that cannot roll back
     text = f"""
 connections = ["b.T -> g.u", "g.y -> b.Q_in"]
 
@@ -85,6 +82,7 @@ arguments = {{ k = 1.0, unit = "" }}
 
 [components.b]
 device = {{ map = "{HERE / "capacity_map.toml"}", port = {served_capacity.port} }}
+output_dependencies = {{ T = ["Q_in"] }}
 """
     path = tmp_path / "loop.toml"
     path.write_text(text)
