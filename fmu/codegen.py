@@ -14,6 +14,7 @@ SymPy's C99 printer after common sub-expression elimination. ``Min``/``Max`` are
 from __future__ import annotations
 
 import math
+import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -37,7 +38,13 @@ C_RESERVED = {
     "log1p", "round", "v", "dx", "jac", "dfdt", "previous", "t", "y", "j0", "j1", "jn", "y0", "y1", "yn",
     "gamma", "erf", "erfc", "exp2", "log2", "log10", "cbrt", "hypot", "atan", "atan2", "asin", "acos",
     "sinh", "cosh", "tanh", "trunc", "fmod", "remainder", "nan", "signbit", "isnan", "isinf",
+    "ldexp", "frexp", "modf", "lgamma", "tgamma", "rint", "lrint", "llrint", "lround", "llround", "nearbyint",
+    "fma", "fdim", "copysign", "logb", "ilogb", "scalbn", "scalbln", "nextafter", "nexttoward", "remquo",
+    "asinh", "acosh", "atanh", "isfinite", "isnormal", "fpclassify", "main",
+    # locals of the generated hooks
+    "i", "fired", "next", "event",
 }
+_GENERATED_LOCAL = re.compile(r"^(cse|new|period|due)_\d+$")
 CAUSALITY_C = {
     "independent": "KL_INDEPENDENT",
     "parameter": "KL_PARAMETER",
@@ -81,7 +88,9 @@ def layout(model: Model) -> list[VariableLayout]:
             elif kind == "state":
                 causality, variability, start = ("output" if d.exposed else "local"), "continuous", None
             else:
-                causality, variability, start = ("output" if kind == "output" else "local"), "continuous", None
+                # FMI 2.0 and 3.0: only Real (Float64) variables may be continuous
+                causality, start = ("output" if kind == "output" else "local"), None
+                variability = "continuous" if d.vtype == "Real" else "discrete"
             rows.append(VariableLayout(len(rows), d.name, causality, variability, d.vtype, d.unit, d.description,
                                        start, d.minimum, d.maximum, d))
     return rows
@@ -112,7 +121,10 @@ class _Printer(C99CodePrinter):
 
 
 def _c_name(name: str) -> str:
-    return f"{name}_" if name in C_RESERVED else name
+    """The C identifier of a model variable. Names that a C keyword, a math.h function or a local of
+    the generated hooks (``cse_3``, ``new_0``, ``fired``, ...) would shadow get the prefix ``KL_V_``:
+    model names are lower case, so the prefixed name cannot clash with another variable."""
+    return f"KL_V_{name}" if name in C_RESERVED or _GENERATED_LOCAL.match(name) else name
 
 
 def _rewrite_minmax(expr: sp.Expr) -> sp.Expr:
@@ -172,6 +184,8 @@ class _Emitter:
         self.cse_count += len(replacements)
         originals = {v: k for k, v in rename.items()}
         lines = self.reads([e.xreplace(originals) for e in exprs], source)
+        if not lines:  # constant expressions (e.g. the Jacobian of a linear model) read nothing
+            lines.append(f"    (void){source};")
         for sym, sub in replacements:
             lines.append(f"    const double {sym} = {self.printer.doprint(sub)};")
         for target, e in zip(targets, reduced, strict=True):

@@ -9,15 +9,16 @@ import zipfile
 
 import numpy as np
 import pytest
+import sympy as sp
 from fmpy import simulate_fmu
 from fmpy.validation import validate_fmu
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from kreislauf.component import ComponentError, StepStatus
-from kreislauf.fmu import FmuComponent
+from kreislauf.fmu import FmuComponent, export_fmu
 from kreislauf.fmu.build import PLATFORM_DIR
-from kreislauf.models import get_model
+from kreislauf.models import Model, get_model
 from kreislauf.models.simulate import simulate
 
 DAY = 86400.0
@@ -214,3 +215,58 @@ def test_exchanger_fmu_port_energies_balance_its_stored_energy(hx_component, ste
     delta = after - before
     assert delta[0] == 0.0
     assert abs(delta[1:].sum()) <= 10 * 1e-9 * throughput + 1e-3
+
+
+def _edge_model():
+    """No Real inputs, an unexposed state, Integer/Boolean outputs, one trigger resetting two states, and
+    variable names that the generated C code uses for its own locals (cse_0, new_0, period_0, fired, next)."""
+    m = Model("test_edge_cases", "edge cases of the code generator")
+    rate = m.parameter("event", unit="1/s", start=2.0, min=0.0, max=10.0, description="ramp rate")
+    value = m.parameter("new_0", unit="1", start=5.0, description="value after a reset")
+    period = m.parameter("next", unit="s", start=100.0, description="reset period")
+    fired = m.input("fired", unit="1", start=0, min=0, max=1, type="Boolean", description="reset trigger")
+    ramp = m.state("cse_0", unit="1", start=0.0, description="ramp, reset periodically and on the trigger")
+    clock = m.state("period_0", unit="s", start=0.0, start_parameter=False, description="time since trigger")
+    hidden = m.state("t", unit="s", start=0.0, start_parameter=False, output=False, description="hidden clock")
+    m.derivative(ramp, rate)
+    m.derivative(clock, 1.0)
+    m.derivative(hidden, 1.0)
+    m.reset(ramp, value, every=period, on_rising=fired)
+    m.reset(clock, 0.0, on_rising=fired)
+    m.output("i", hidden * (1 + rate) / (1 + rate), unit="s", description="the hidden clock, through an output")
+    m.output("count", sp.floor(clock / 10), unit="1", type="Integer", description="whole tens of seconds")
+    m.output("late", sp.Piecewise((1, clock > 25), (0, True)), unit="1", type="Boolean", description="late")
+    return m.finish()
+
+
+@pytest.fixture(scope="module")
+def edge_fmus(fmu_dir):
+    model = _edge_model()
+    return {v: export_fmu(model, fmu_dir, v) for v in VERSIONS}
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_edge_case_model_is_valid_and_resets_two_states_on_one_trigger(edge_fmus, version):
+    assert validate_fmu(str(edge_fmus[version])) == []
+    comp = FmuComponent(edge_fmus[version], "edge")
+    assert comp.variables["count"].variability.value == "discrete"
+    assert comp.variables["late"].variability.value == "discrete"
+    assert comp.variables["t"].causality.value == "local"
+    names = ["cse_0", "period_0", "i", "count", "late"]
+    try:
+        comp.setup(0.0, None, {})
+        seen = {}
+        for k in range(15):
+            comp.set_inputs({"fired": 1.0 if k >= 5 else 0.0})  # rising edge at t = 50 s, then held
+            assert comp.do_step(10.0 * k, 10.0).ok
+            seen[10.0 * (k + 1)] = comp.get_outputs(names)
+    finally:
+        comp.close()
+    # ramp: 2/s from 0, set to 5 at t = 50 (trigger) and t = 100 (period)
+    assert seen[40.0][0] == pytest.approx(80.0, rel=1e-9)
+    assert seen[100.0][0] == pytest.approx(5.0, rel=1e-9)
+    assert seen[150.0][0] == pytest.approx(105.0, rel=1e-9)
+    assert seen[150.0][1] == pytest.approx(100.0, rel=1e-9)  # restarted at 50 s, not at 100 s
+    assert seen[150.0][2] == pytest.approx(150.0, rel=1e-9)  # the hidden state is never reset
+    assert list(seen[150.0][3:]) == [10.0, 1.0]
+    assert list(seen[70.0][3:]) == [2.0, 0.0]
