@@ -79,6 +79,10 @@ class StepSizeError(CosimError):
     """Adaptive stepping needed a step below ``min_step``."""
 
 
+class RealTimeError(CosimError):
+    """A real-time run overran its deadline under the ``abort`` overrun policy."""
+
+
 class StepError(ComponentError):
     """A component returned an error, or discarded a step the master cannot repeat."""
 
@@ -1014,7 +1018,18 @@ class Master:
         n = 0
         rollback = all(c.can_rollback for c in self.components)
         last_draw = 0.0
+        clock = self._clock = None
+        if s.realtime:
+            from kreislauf.hil.realtime import RealTimeClock
+
+            clock = self._clock = RealTimeClock(h, realtime_factor=s.realtime_factor, overrun=s.overrun, spin=s.spin)
+            clock.start()
         while t < stop - 1e-12 * max(1.0, abs(stop)):
+            if clock is not None:
+                try:
+                    n = clock.wait()  # under the skip policy n jumps ahead: this step spans the ticks missed
+                except RuntimeError as exc:  # RealTimeOverrun under the abort policy
+                    raise RealTimeError(f"t = {t:g} s: {exc}") from None
             if s.adaptive:
                 taken, h = (self._doubling_step if rollback else self._residual_step)(t, h, stop)
                 t_next = t + taken
@@ -1040,6 +1055,23 @@ class Master:
         if show:
             _draw_progress(stop - start, stop - start)
 
+    def _realtime_report(self) -> dict[str, float] | None:
+        """Deadline statistics of a real-time run (None for a run as fast as possible)."""
+        clock = getattr(self, "_clock", None)
+        if clock is None or clock.tick < 0:
+            return None
+        report = clock.report()
+        return {
+            "steps": report.steps,
+            "lateness_p50_s": report.lateness_p50,
+            "lateness_p99_s": report.lateness_p99,
+            "lateness_max_s": report.lateness_max,
+            "overruns": report.overruns,
+            "skipped": report.skipped,
+            "realtime_factor": report.realtime_factor,
+            "target_realtime_factor": self.settings.realtime_factor,
+        }
+
     def _summary(self, results_path: Path, summary_path: Path, status: str, t: float, error: str | None) -> RunResult:
         balance = bonds = None
         try:
@@ -1058,6 +1090,8 @@ class Master:
             ],
             "stats": {k: (v if math.isfinite(v) else None) for k, v in asdict(self.stats).items()},
             "settings": asdict(self.settings),
+            "realtime": self._realtime_report(),
+            "faults": [f.as_dict() for c in self.components for f in getattr(c, "faults", ())],
         }
         summary_path.write_text(json.dumps(summary, indent=2))
         return RunResult(results_path, summary_path, status, t, balance, bonds, self.stats, error)

@@ -52,6 +52,7 @@ __all__ = [
 
 ALGORITHMS = ("jacobi", "gauss-seidel", "iterative")
 LOOP_SOLVERS = ("newton", "fixed-point")
+OVERRUN_POLICIES = ("catch_up", "skip", "abort")
 
 
 class DurationError(ValueError):
@@ -200,6 +201,10 @@ class MasterSettings:
     input extrapolation. ``loop_solver`` solves algebraic loops (``newton`` or ``fixed-point``) to
     ``loop_tolerance`` in at most ``max_iterations``. ``energy_conserving`` hands every bond's
     receiver exactly the energy its sender emitted. ``order`` fixes the Gauss–Seidel order.
+    ``realtime`` paces the macro steps against the wall clock (``realtime_factor`` simulated seconds
+    per wall second; ``overrun``: ``catch_up``, ``skip`` or ``abort`` when a step ends after the next
+    deadline; ``spin`` busy-waits the last seconds of each wait for precision); the run report then
+    holds lateness p50/p99/max, overruns and the achieved real-time factor.
     """
 
     algorithm: str = "jacobi"
@@ -218,6 +223,10 @@ class MasterSettings:
     energy_conserving: bool = False
     order: list[str] | None = None
     row_group_size: int = 8192
+    realtime: bool = False
+    realtime_factor: float = 1.0
+    overrun: str = "catch_up"
+    spin: float = 0.0
 
 
 @dataclass
@@ -389,12 +398,22 @@ def _parse_master(master: Any, settings: MasterSettings, source: _Source, proble
                 problem(f"[master] extrapolation is the order of input extrapolation: 0 or 1, not {value!r}", line)
             else:
                 settings.extrapolation = int(value)
-        elif key in ("adaptive", "energy_conserving"):
+        elif key == "overrun":
+            if value not in OVERRUN_POLICIES:
+                problem(f"[master] overrun '{value}' is not one of {', '.join(OVERRUN_POLICIES)}", line)
+            else:
+                settings.overrun = value
+        elif key == "spin":
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+                problem(f"[master] spin must be a number of seconds >= 0, not {value!r}", line)
+            else:
+                settings.spin = float(value)
+        elif key in ("adaptive", "energy_conserving", "realtime"):
             if not isinstance(value, bool):
                 problem(f"[master] {key} must be true or false, not {value!r}", line)
             else:
                 setattr(settings, key, value)
-        elif key in ("rtol", "atol", "loop_tolerance"):
+        elif key in ("rtol", "atol", "loop_tolerance", "realtime_factor"):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
                 problem(f"[master] {key} must be a positive number, not {value!r}", line)
             else:
@@ -411,6 +430,8 @@ def _parse_master(master: Any, settings: MasterSettings, source: _Source, proble
                 settings.order = list(value)
     if settings.step <= 0:
         problem(f"[master] step must be positive, not {settings.step:g} s", source.line_of("step ="))
+    if settings.realtime and settings.adaptive:
+        problem("[master] realtime runs need a fixed step: set adaptive = false", source.line_of("realtime"))
     if settings.stop < settings.start:
         problem(
             f"[master] stop ({settings.stop:g} s) is before start ({settings.start:g} s)",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -17,6 +18,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--step", help="macro step, e.g. 60s, 15min (default: the file's)")
     run.add_argument("-o", "--output", type=Path, help="results folder (default: results/<system name>)")
     run.add_argument("--csv", action="store_true", help="also write results.csv")
+    run.add_argument(
+        "--realtime", nargs="?", const=1.0, type=float, metavar="FACTOR",
+        help="pace the run against the wall clock (FACTOR simulated seconds per second, default 1)",
+    )
     progress = run.add_mutually_exclusive_group()
     progress.add_argument(
         "--progress",
@@ -52,7 +57,8 @@ def run_command(args: argparse.Namespace) -> int:
     except SystemFileError as exc:
         raise CommandError(str(exc)) from None
     try:
-        result = system.run(stop=args.stop, step=args.step, out_dir=args.output, progress=args.progress)
+        pacing = {} if args.realtime is None else {"realtime": True, "realtime_factor": args.realtime}
+        result = system.run(stop=args.stop, step=args.step, out_dir=args.output, progress=args.progress, **pacing)
     except SystemFileError as exc:
         raise CommandError(str(exc)) from None
     except (ComponentError, CosimError) as exc:
@@ -67,6 +73,14 @@ def run_command(args: argparse.Namespace) -> int:
     if result.balance is not None and result.bonds:
         print(f"energy:  {result.balance.report()}")
     print(f"steps:   {result.stats.steps} in {result.stats.wall_time:.3g} s")
+    summary = json.loads(result.summary_path.read_text())
+    if summary.get("realtime"):
+        rt = summary["realtime"]
+        print(f"pacing:  lateness p50 {rt['lateness_p50_s'] * 1e3:.3f} ms, p99 {rt['lateness_p99_s'] * 1e3:.3f} ms, "
+              f"max {rt['lateness_max_s'] * 1e3:.3f} ms, {rt['overruns']} overruns, "
+              f"real-time factor {rt['realtime_factor']:.4f}")
+    for fault in summary.get("faults", []):
+        print(f"fault:   {fault}")
     return 0
 
 
