@@ -14,6 +14,7 @@ import difflib
 import fnmatch
 import importlib
 import importlib.util
+import inspect
 import math
 import os
 import re
@@ -842,7 +843,14 @@ def make_component(spec: ComponentSpec, cache_dir: Path | None = None) -> Compon
         factory = getattr(module, attr, None)
         if factory is None:
             raise SystemFileError([_with(where, f"'{module_part}' has no '{attr}'")])
-        return factory(name=spec.name, **spec.arguments)
+        arguments = dict(spec.arguments)
+        try:
+            accepts_base_dir = "base_dir" in inspect.signature(factory).parameters
+        except (TypeError, ValueError):
+            accepts_base_dir = False
+        if accepts_base_dir and "base_dir" not in arguments:
+            arguments["base_dir"] = spec.base_dir  # relative data files resolve against the system file
+        return factory(name=spec.name, **arguments)
     if spec.kind == "device":
         from kreislauf.hil import device_from_options
 

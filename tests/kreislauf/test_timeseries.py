@@ -98,3 +98,25 @@ def test_iso_dates_count_seconds_from_the_first_row(tmp_path):
     ts.setup(0.0, 21600.0, {})
     ts.do_step(0.0, 3600.0)
     assert ts.get_outputs(["t_out"])[0] == pytest.approx(274.15)
+
+
+def test_a_system_file_reads_its_data_relative_to_itself(tmp_path, effluent):
+    from kreislauf.api import load
+
+    (tmp_path / "data").mkdir()
+    effluent.rename(tmp_path / "data" / "effluent.csv")
+    system = tmp_path / "plant.toml"
+    system.write_text("""
+[master]
+step = "15min"
+stop = "2h"
+[components.effluent]
+python = "kreislauf.timeseries:TimeSeries"
+[components.effluent.arguments]
+file = "data/effluent.csv"
+fluid_ports = { outlet = { mass_flow = "mass_flow", temperature = "temperature" } }
+""")
+    result = load(system).run(out_dir=tmp_path / "out", progress=False)
+    rows = result.read(["time", "effluent.temperature", "effluent.outlet_energy"])
+    assert rows["effluent.temperature"][2] == pytest.approx(273.15 + 13.0)  # t = 30 min
+    assert rows["effluent.outlet_energy"][-1] < 0  # the source delivers enthalpy
