@@ -14,7 +14,9 @@ from __future__ import annotations
 import ctypes
 import json
 import shutil
-from collections.abc import Mapping, Sequence
+import weakref
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +53,47 @@ _TYPES = {"Real": VariableType.REAL, "Float64": VariableType.REAL, "Float32": Va
           "UInt16": VariableType.INTEGER, "UInt32": VariableType.INTEGER, "UInt64": VariableType.INTEGER,
           "Enumeration": VariableType.INTEGER, "Boolean": VariableType.BOOLEAN}
 _LOG_LIMIT = 200
+# FMI type name -> (suffix of the get/set functions, C type of the values)
+_FMI2_ACCESS = {"Real": ("Real", ctypes.c_double), "Integer": ("Integer", ctypes.c_int32),
+                "Enumeration": ("Integer", ctypes.c_int32), "Boolean": ("Boolean", ctypes.c_int32)}
+_FMI3_ACCESS = {"Float64": ("Float64", ctypes.c_double), "Float32": ("Float32", ctypes.c_float),
+                "Int8": ("Int8", ctypes.c_int8), "UInt8": ("UInt8", ctypes.c_uint8),
+                "Int16": ("Int16", ctypes.c_int16), "UInt16": ("UInt16", ctypes.c_uint16),
+                "Int32": ("Int32", ctypes.c_int32), "UInt32": ("UInt32", ctypes.c_uint32),
+                "Int64": ("Int64", ctypes.c_int64), "UInt64": ("UInt64", ctypes.c_uint64),
+                "Enumeration": ("Int64", ctypes.c_int64), "Boolean": ("Boolean", ctypes.c_bool)}
+# the values a C integer type can hold (beyond the declared min/max, nothing may wrap around)
+_C_BOUNDS = {ctypes.c_int8: (-2.0**7, 2.0**7 - 1), ctypes.c_uint8: (0.0, 2.0**8 - 1),
+             ctypes.c_int16: (-2.0**15, 2.0**15 - 1), ctypes.c_uint16: (0.0, 2.0**16 - 1),
+             ctypes.c_int32: (-2.0**31, 2.0**31 - 1), ctypes.c_uint32: (0.0, 2.0**32 - 1),
+             ctypes.c_int64: (-2.0**63, 2.0**63 - 1024), ctypes.c_uint64: (0.0, 2.0**64 - 2048)}
+
+
+@dataclass
+class _Access:
+    """The variables of one FMI type among a list of names: the C function, value references, buffer."""
+
+    fn: Any
+    vrs: Any
+    buffer: Any
+    index: np.ndarray  # positions in the list of names
+    variables: list[Variable]
+
+    @property
+    def ctype(self) -> Any:
+        """The C type of the values."""
+        return self.buffer._type_
+
+
+class _Snapshot:
+    """A saved FMU state: the FMU's state pointer and the component's time; freed when dropped."""
+
+    __slots__ = ("__weakref__", "pointer", "release", "time")
+
+    def __init__(self, pointer: Any, time: float):
+        self.pointer = pointer
+        self.time = time
+        self.release: Any = None
 
 
 class FmuDescriptionError(FmuArchiveError):
@@ -69,12 +112,27 @@ def _float(value: Any) -> float | None:
         return None
 
 
+def _refuse_dtd(fmu: Path, description: Path) -> None:
+    """FMI model descriptions have no document type declaration; one in a file from elsewhere can only
+    be an attempt at entity expansion (billion laughs) or at reading local files (external entities),
+    so it is refused before any XML parser sees the file."""
+    head = description.read_bytes()
+    if b"<!DOCTYPE" in head or b"<!ENTITY" in head:
+        raise FmuDescriptionError(f"{fmu}: modelDescription.xml has a DOCTYPE or ENTITY declaration (refused)")
+    if not head.lstrip().startswith((b"<", b"\xef\xbb\xbf")):
+        raise FmuDescriptionError(f"{fmu}: modelDescription.xml is not UTF-8 XML")
+
+
 class FmuComponent:
     """A co-simulation FMU (FMI 2.0 or 3.0, ours or anyone's) behind the Component protocol.
 
     ``path`` is the ``.fmu`` file; ``name`` the instance name in the system (default: the model
     name). ``tolerance`` is handed to the FMU's integrator when given. The archive is extracted into
-    a private temporary directory that :meth:`close` removes.
+    a private temporary directory that :meth:`close` removes (or, failing that, garbage collection).
+
+    Besides the Component protocol, :meth:`input_setter` and :meth:`output_getter` resolve a fixed
+    list of names once and return functions over arrays: the fast path for a master. Snapshots from
+    :meth:`save_state` are freed in the FMU when the last reference to them is dropped.
     """
 
     def __init__(self, path: Path | str, name: str | None = None, *, tolerance: float | None = None,
@@ -83,7 +141,9 @@ class FmuComponent:
         self.path = Path(path)
         self.tolerance = tolerance
         self._unzipdir = safe_extract(self.path, limits=limits)
+        self._remove_files = weakref.finalize(self, shutil.rmtree, self._unzipdir, ignore_errors=True)
         try:
+            _refuse_dtd(self.path, self._unzipdir / "modelDescription.xml")
             try:
                 md = read_model_description(str(self._unzipdir), validate=True)
             except Exception as exc:  # fmpy raises several types (lxml, ValidationError, Exception)
@@ -97,18 +157,19 @@ class FmuComponent:
             self.name = name or md.modelName
             self.variables = self._variables(md)
             self._vr = {v.name: v.value_reference for v in self.variables.values()}
-            self._type = {v.name: v.type for v in self.variables.values()}
+            self._fmi_type = {sv.name: sv.type for sv in md.modelVariables if sv.name in self.variables}
             self.can_rollback = bool(md.coSimulation.canGetAndSetFMUstate)
             self.output_dependencies = self._dependencies(md)
             self.energy_ports, self.stored_energy = self._energy(energy_ports)
         except Exception:
-            shutil.rmtree(self._unzipdir, ignore_errors=True)
+            self._remove_files()
             raise
         self.log: list[tuple[int, str, str]] = []
         self._fmu: Any = None
         self._time = 0.0
-        self._input_cache: dict[tuple[str, ...], Any] = {}
-        self._output_cache: dict[tuple[str, ...], Any] = {}
+        self._setters: dict[tuple[str, ...], Callable[[np.ndarray], None]] = {}
+        self._getters: dict[tuple[str, ...], Callable[[], np.ndarray]] = {}
+        self._snapshots: weakref.WeakSet[_Snapshot] = weakref.WeakSet()
 
     # ------------------------------------------------------------------ description
     def _variables(self, md: Any) -> dict[str, Variable]:
@@ -211,6 +272,7 @@ class FmuComponent:
 
                 addLoggerProxy(ctypes.byref(self._callbacks))
                 self._fmu.instantiate(callbacks=self._callbacks, loggingOn=False)
+                self._bind_functions()
                 self._fmu.setupExperiment(tolerance=self.tolerance, startTime=start, stopTime=stop)
                 self._set(parameters)
                 self._fmu.enterInitializationMode()
@@ -218,6 +280,7 @@ class FmuComponent:
             else:
                 self._fmu = FMU3Slave(**kwargs)
                 self._fmu.instantiate(loggingOn=False, logMessage=self._logger3)
+                self._bind_functions()
                 self._set(parameters)
                 self._fmu.enterInitializationMode(tolerance=self.tolerance, startTime=start, stopTime=stop)
                 self._fmu.exitInitializationMode()
@@ -228,18 +291,17 @@ class FmuComponent:
                 raise
             raise ComponentError(self.name, f"cannot load the FMU {self.path}: {exc}") from None
         self._time = start
-        self._bind_functions()
 
     def _bind_functions(self) -> None:
         dll = self._fmu.dll
         comp = self._fmu.component
         self._c = comp
         if self.fmi_version == 2:
-            self._do_step = dll.fmi2DoStep
+            self._do_step = dll["fmi2DoStep"]
             self._do_step.argtypes = [ctypes.c_void_p, ctypes.c_double, ctypes.c_double, ctypes.c_int]
             self._do_step.restype = ctypes.c_int
         else:
-            self._do_step = dll.fmi3DoStep
+            self._do_step = dll["fmi3DoStep"]
             self._do_step.argtypes = [ctypes.c_void_p, ctypes.c_double, ctypes.c_double, ctypes.c_bool,
                                       ctypes.POINTER(ctypes.c_bool), ctypes.POINTER(ctypes.c_bool),
                                       ctypes.POINTER(ctypes.c_bool), ctypes.POINTER(ctypes.c_double)]
@@ -247,46 +309,126 @@ class FmuComponent:
             self._flags = [ctypes.c_bool() for _ in range(3)]
             self._last = ctypes.c_double()
 
-    def _set(self, values: Mapping[str, float]) -> None:
-        groups: dict[VariableType, tuple[list[int], list[float]]] = {}
-        for vname, value in values.items():
-            var = self.variables.get(vname)
+    def _accessors(self, names: tuple[str, ...], setting: bool) -> list[_Access]:
+        """One :class:`_Access` per FMI value type among ``names``, with private ctypes function objects
+        whose argtypes and restype are set here (not borrowed from fmpy's wrappers)."""
+        groups: dict[str, list[int]] = {}
+        for i, n in enumerate(names):
+            var = self.variables.get(n)
             if var is None:
-                raise ComponentError(self.name, "no such variable", variable=vname)
-            vrs, vals = groups.setdefault(var.type, ([], []))
-            vrs.append(var.value_reference)
-            vals.append(float(value))
-        f = self._fmu
-        for vtype, (vrs, vals) in groups.items():
-            if vtype is VariableType.REAL:
-                (f.setReal if self.fmi_version == 2 else f.setFloat64)(vrs, vals)
-            elif vtype is VariableType.INTEGER:
-                (f.setInteger if self.fmi_version == 2 else f.setInt32)(vrs, [int(round(v)) for v in vals])
-            else:
-                f.setBoolean(vrs, [bool(v >= 0.5) for v in vals])
+                raise ComponentError(self.name, "no such variable", variable=n)
+            if setting and var.causality not in (Causality.PARAMETER, Causality.INPUT):
+                raise ComponentError(self.name, f"cannot set a variable of causality {var.causality.value}",
+                                     variable=n)
+            groups.setdefault(self._fmi_type[n], []).append(i)
+        dll = self._fmu.dll
+        out = []
+        for fmi_type, idx in groups.items():
+            suffix, ctype = (_FMI2_ACCESS if self.fmi_version == 2 else _FMI3_ACCESS)[fmi_type]
+            fn = dll[f"fmi{self.fmi_version}{'Set' if setting else 'Get'}{suffix}"]
+            args = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_uint32), ctypes.c_size_t, ctypes.POINTER(ctype)]
+            fn.argtypes = args + ([ctypes.c_size_t] if self.fmi_version == 3 else [])
+            fn.restype = ctypes.c_int
+            variables = [self.variables[names[i]] for i in idx]
+            out.append(_Access(fn, (ctypes.c_uint32 * len(idx))(*(v.value_reference for v in variables)),
+                               (ctype * len(idx))(), np.array(idx, dtype=np.intp), variables))
+        return out
+
+    def input_setter(self, names: Sequence[str]) -> Callable[[np.ndarray], None]:
+        """A function that sets the variables ``names`` (inputs, or parameters before :meth:`setup`'s
+        initialisation) from an array of values in the same order, with value references resolved once.
+
+        This is the fast path for a master that sets the same inputs every step. Each call checks
+        the values against the declared ranges (NaN included) and, for Integer and Boolean variables,
+        that they are whole numbers (0 or 1 for Boolean), raising :class:`ComponentError` naming the
+        variable and the allowed range; a value the FMU rejects raises too.
+        """
+        if self._fmu is None:
+            raise ComponentError(self.name, "input_setter() is available after setup()")
+        key = tuple(names)
+        access = self._accessors(key, setting=True)
+        n = len(key)
+        lo, hi = np.full(n, -np.inf), np.full(n, np.inf)
+        for a in access:
+            bounds = (0.0, 1.0) if a.variables[0].type is VariableType.BOOLEAN else _C_BOUNDS.get(a.ctype)
+            for i, var in zip(a.index, a.variables, strict=True):
+                lo[i] = max(x for x in (var.minimum, bounds and bounds[0], -np.inf) if x is not None)
+                hi[i] = min(x for x in (var.maximum, bounds and bounds[1], np.inf) if x is not None)
+        whole = [a.ctype not in (ctypes.c_double, ctypes.c_float) for a in access]
+        comp, version = self._c, self.fmi_version
+
+        def set_values(values: np.ndarray) -> None:
+            if self._fmu is None:
+                raise ComponentError(self.name, "the FMU is closed")
+            values = np.asarray(values, dtype=float)
+            if values.shape != (n,):
+                raise ComponentError(self.name, f"expected {n} input values, got an array of shape {values.shape}")
+            if not ((values >= lo) & (values <= hi)).all():
+                self._raise_bad_value(key, values, lo, hi)
+            for a, integral in zip(access, whole, strict=True):
+                m = len(a.index)
+                chosen = values[a.index]
+                if integral:
+                    if not (chosen == np.round(chosen)).all():
+                        self._raise_bad_value(key, values, lo, hi)
+                    a.buffer[:] = [int(x) for x in chosen]
+                else:
+                    a.buffer[:] = chosen
+                status = a.fn(comp, a.vrs, m, a.buffer, m) if version == 3 else a.fn(comp, a.vrs, m, a.buffer)
+                if status > 1:
+                    bad = next((k for k in key if k in {v.name for v in a.variables}), None)
+                    raise ComponentError(self.name, f"rejected input: {self.last_error() or f'status {status}'}",
+                                         variable=bad, time=self._time)
+
+        return set_values
+
+    def _raise_bad_value(self, key: tuple[str, ...], values: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> None:
+        for i, (name, value) in enumerate(zip(key, values.tolist(), strict=True)):
+            var = self.variables[name]
+            unit = f" {var.unit}" if var.unit else ""
+            if not lo[i] <= value <= hi[i]:
+                raise ComponentError(self.name, f"value {value!r} is outside [{lo[i]:g}, {hi[i]:g}]{unit}",
+                                     variable=name, time=self._time)
+            if var.type is not VariableType.REAL and value != round(value):
+                raise ComponentError(self.name, f"value {value!r} is not a whole number ({var.type.value} variable)",
+                                     variable=name, time=self._time)
+
+    def _set(self, values: Mapping[str, float]) -> None:
+        key = tuple(values)
+        setter = self._setters.get(key)
+        if setter is None:
+            setter = self._setters[key] = self.input_setter(key)
+        setter(np.fromiter(values.values(), dtype=float, count=len(key)))
 
     def set_inputs(self, values: Mapping[str, float]) -> None:
-        """Set inputs by name (values in the FMU's units)."""
-        try:
-            self._set(values)
-        except FMICallException:
-            bad = next((n for n, v in values.items() if n in self.variables
-                        and not self.variables[n].in_range(float(v))), None)
-            raise ComponentError(self.name, f"rejected input: {self.last_error()}", variable=bad,
-                                 time=self._time) from None
+        """Set inputs by name (values in the FMU's units). Out-of-range values, NaN and fractional
+        Integer/Boolean values raise :class:`ComponentError`; nothing is clamped or rounded."""
+        self._set(values)
 
     def do_step(self, t: float, dt: float) -> StepOutcome:
-        """Advance from ``t`` to ``t + dt``; errors and discards come back as the outcome."""
+        """Advance from ``t`` to ``t + dt``; errors and discards come back as the outcome.
+
+        ``noSetFMUStatePriorToCurrentPoint`` is true only while no snapshot from :meth:`save_state`
+        is alive, so an FMU may drop its history only when no rollback can follow.
+        """
+        if self._fmu is None:
+            raise ComponentError(self.name, "do_step() needs setup() first (or the FMU is closed)", time=t)
+        no_rollback = len(self._snapshots) == 0
         if self.fmi_version == 2:
-            status = self._do_step(self._c, t, dt, 1)
+            status = self._do_step(self._c, t, dt, int(no_rollback))
             reached = t + dt
             if status == 2:
                 reached = self._fmu.getRealStatus(2)
         else:
             f = self._flags
-            status = self._do_step(self._c, t, dt, True, ctypes.byref(f[0]), ctypes.byref(f[1]),
+            status = self._do_step(self._c, t, dt, no_rollback, ctypes.byref(f[0]), ctypes.byref(f[1]),
                                    ctypes.byref(f[2]), ctypes.byref(self._last))
-            reached = self._last.value if status == 2 else t + dt
+            reached = self._last.value if status == 2 or (status <= 1 and f[2].value) else t + dt
+            if status <= 1 and f[1].value:
+                return StepOutcome(StepStatus.ERROR, reached,
+                                   self.last_error() or "the FMU asked to terminate the simulation")
+            if status <= 1 and f[2].value and reached < t + dt:
+                return StepOutcome(StepStatus.DISCARD, reached, "the FMU returned early")
         if status <= 1:
             self._time = t + dt
             return StepOutcome(StepStatus.OK, t + dt)
@@ -294,65 +436,87 @@ class FmuComponent:
             return StepOutcome(StepStatus.DISCARD, reached, self.last_error())
         return StepOutcome(StepStatus.ERROR, t, self.last_error() or f"doStep returned status {status}")
 
+    def output_getter(self, names: Sequence[str]) -> Callable[[], np.ndarray]:
+        """A function returning the current values of ``names`` as a new float array (booleans as
+        0.0/1.0), with value references resolved once: the fast path of :meth:`get_outputs`."""
+        if self._fmu is None:
+            raise ComponentError(self.name, "output_getter() is available after setup()")
+        key = tuple(names)
+        access = self._accessors(key, setting=False)
+        comp, version, n = self._c, self.fmi_version, len(key)
+        views = [np.ctypeslib.as_array(a.buffer) if a.ctype is ctypes.c_double else None for a in access]
+
+        def get_values() -> np.ndarray:
+            if self._fmu is None:
+                raise ComponentError(self.name, "the FMU is closed")
+            result = np.empty(n)
+            for a, view in zip(access, views, strict=True):
+                m = len(a.index)
+                status = a.fn(comp, a.vrs, m, a.buffer, m) if version == 3 else a.fn(comp, a.vrs, m, a.buffer)
+                if status > 1:
+                    raise ComponentError(self.name, f"reading outputs failed: {self.last_error() or status}",
+                                         variable=a.variables[0].name, time=self._time)
+                result[a.index] = view if view is not None else list(a.buffer)
+            return result
+
+        return get_values
+
     def get_outputs(self, names: Sequence[str]) -> np.ndarray:
         """Current values of the named variables as a float array (booleans as 0.0/1.0)."""
         key = tuple(names)
-        plan = self._output_cache.get(key)
-        if plan is None:
-            plan = self._output_plan(key)
-            self._output_cache[key] = plan
-        result = np.empty(len(key))
-        for fn, vrs, n, buf, index in plan:
-            fn(self._c, vrs, n, buf, n) if self.fmi_version == 3 else fn(self._c, vrs, n, buf)
-            result[index] = np.ctypeslib.as_array(buf) if buf._type_ is ctypes.c_double else list(buf)
-        return result
-
-    def _output_plan(self, names: tuple[str, ...]) -> list[Any]:
-        by_type: dict[VariableType, list[int]] = {}
-        for i, n in enumerate(names):
-            if n not in self.variables:
-                raise ComponentError(self.name, "no such variable", variable=n)
-            by_type.setdefault(self.variables[n].type, []).append(i)
-        plan = []
-        dll = self._fmu.dll
-        v2 = self.fmi_version == 2
-        for vtype, idx in by_type.items():
-            n = len(idx)
-            vrs = (ctypes.c_uint32 * n)(*(self.variables[names[i]].value_reference for i in idx))
-            if vtype is VariableType.REAL:
-                fn, buf = (dll.fmi2GetReal if v2 else dll.fmi3GetFloat64), (ctypes.c_double * n)()
-            elif vtype is VariableType.INTEGER:
-                fn, buf = (dll.fmi2GetInteger if v2 else dll.fmi3GetInt32), (ctypes.c_int32 * n)()
-            else:
-                fn, buf = (dll.fmi2GetBoolean if v2 else dll.fmi3GetBoolean), \
-                    ((ctypes.c_int32 if v2 else ctypes.c_bool) * n)()
-            fn.restype = ctypes.c_int
-            plan.append((fn, vrs, n, buf, np.array(idx)))
-        return plan
+        getter = self._getters.get(key)
+        if getter is None:
+            getter = self._getters[key] = self.output_getter(key)
+        return getter()
 
     def save_state(self) -> Any:
-        """A snapshot of the FMU (FMI get FMU state)."""
+        """A snapshot of the FMU (FMI get FMU state), freed in the FMU when the snapshot is dropped."""
         if not self.can_rollback:
             raise ComponentError(self.name, "this FMU cannot save its state (canGetAndSetFMUstate is false)")
-        return (self._fmu.getFMUState() if self.fmi_version == 3 else self._fmu.getFMUstate(), self._time)
+        if self._fmu is None:
+            raise ComponentError(self.name, "save_state() needs setup() first (or the FMU is closed)")
+        pointer = self._fmu.getFMUState() if self.fmi_version == 3 else self._fmu.getFMUstate()
+        snapshot = _Snapshot(pointer, self._time)
+        snapshot.release = weakref.finalize(snapshot, self._free_state, pointer)
+        self._snapshots.add(snapshot)
+        return snapshot
+
+    def _free_state(self, pointer: Any) -> None:
+        if self._fmu is not None:
+            (self._fmu.freeFMUState if self.fmi_version == 3 else self._fmu.freeFMUstate)(pointer)
 
     def restore_state(self, state: Any) -> None:
-        """Return to a snapshot from :meth:`save_state`."""
-        fmu_state, self._time = state
-        (self._fmu.setFMUState if self.fmi_version == 3 else self._fmu.setFMUstate)(fmu_state)
+        """Return to a snapshot from :meth:`save_state` (of this component)."""
+        if self._fmu is None:
+            raise ComponentError(self.name, "restore_state() needs setup() first (or the FMU is closed)")
+        if not isinstance(state, _Snapshot) or state not in self._snapshots:
+            raise ComponentError(self.name, "restore_state() takes a snapshot from this component's save_state()")
+        (self._fmu.setFMUState if self.fmi_version == 3 else self._fmu.setFMUstate)(state.pointer)
+        self._time = state.time
 
     def close(self) -> None:
-        """Terminate and free the instance and delete the extracted files."""
+        """Free the snapshots, terminate and free the instance and delete the extracted files.
+        Safe to call more than once."""
         if self._fmu is not None:
+            for snapshot in list(self._snapshots):
+                snapshot.release()
             try:
                 self._fmu.terminate()
             except FMICallException:
-                pass
+                pass  # an instance in the error state cannot terminate; it is freed all the same
             try:
                 self._fmu.freeInstance()
             finally:
                 self._fmu = None
-        shutil.rmtree(self._unzipdir, ignore_errors=True)
+                self._setters.clear()
+                self._getters.clear()
+        self._remove_files()
+
+    def __enter__(self) -> FmuComponent:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def __repr__(self) -> str:
         return f"<FmuComponent {self.name} FMI {self.fmi_version}.0 {self.path}>"

@@ -116,3 +116,18 @@ def test_missing_binary_is_reported_at_setup(hx_fmus, tmp_path):
             comp.setup(0.0, None, {})
     finally:
         comp.close()
+
+
+@pytest.mark.parametrize("declaration", [
+    b'<!DOCTYPE fmiModelDescription [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>',
+    b'<!DOCTYPE fmiModelDescription [<!ENTITY secret SYSTEM "file:///etc/hostname">]>',
+])
+def test_entity_declarations_in_model_description_are_refused(hx_fmus, tmp_path, declaration):
+    with zipfile.ZipFile(hx_fmus[2]) as z:
+        text = z.read("modelDescription.xml")
+    head, _, rest = text.partition(b"\n")
+    body = rest.replace(b'description="', b'description="&b;', 1)
+    hostile = copy_with(hx_fmus[2], tmp_path / "hostile.fmu",
+                        {"modelDescription.xml": head + b"\n" + declaration + b"\n" + body})
+    with pytest.raises(FmuDescriptionError, match=r"hostile.fmu: modelDescription.xml has a DOCTYPE"):
+        FmuComponent(hostile, "hx")
