@@ -170,6 +170,7 @@ class FmuComponent:
         self._setters: dict[tuple[str, ...], Callable[[np.ndarray], None]] = {}
         self._getters: dict[tuple[str, ...], Callable[[], np.ndarray]] = {}
         self._snapshots: weakref.WeakSet[_Snapshot] = weakref.WeakSet()
+        self._live_snapshots = 0
 
     # ------------------------------------------------------------------ description
     def _variables(self, md: Any) -> dict[str, Variable]:
@@ -308,6 +309,7 @@ class FmuComponent:
             self._do_step.restype = ctypes.c_int
             self._flags = [ctypes.c_bool() for _ in range(3)]
             self._last = ctypes.c_double()
+            self._step_refs = (*(ctypes.byref(x) for x in self._flags), ctypes.byref(self._last))
 
     def _accessors(self, names: tuple[str, ...], setting: bool) -> list[_Access]:
         """One :class:`_Access` per FMI value type among ``names``, with private ctypes function objects
@@ -354,26 +356,30 @@ class FmuComponent:
             for i, var in zip(a.index, a.variables, strict=True):
                 lo[i] = max(x for x in (var.minimum, bounds and bounds[0], -np.inf) if x is not None)
                 hi[i] = min(x for x in (var.maximum, bounds and bounds[1], np.inf) if x is not None)
-        whole = [a.ctype not in (ctypes.c_double, ctypes.c_float) for a in access]
+        plan = [(a, a.ctype not in (ctypes.c_double, ctypes.c_float), a.index.tolist(), len(a.index)) for a in access]
+        identity = len(plan) == 1 and not plan[0][1]  # all Real, in the order of the buffer
+        bounds = list(zip(lo.tolist(), hi.tolist(), strict=True))
         comp, version = self._c, self.fmi_version
 
         def set_values(values: np.ndarray) -> None:
             if self._fmu is None:
                 raise ComponentError(self.name, "the FMU is closed")
-            values = np.asarray(values, dtype=float)
-            if values.shape != (n,):
-                raise ComponentError(self.name, f"expected {n} input values, got an array of shape {values.shape}")
-            if not ((values >= lo) & (values <= hi)).all():
-                self._raise_bad_value(key, values, lo, hi)
-            for a, integral in zip(access, whole, strict=True):
-                m = len(a.index)
-                chosen = values[a.index]
-                if integral:
-                    if not (chosen == np.round(chosen)).all():
-                        self._raise_bad_value(key, values, lo, hi)
+            vals = values.tolist() if isinstance(values, np.ndarray) else [float(x) for x in values]
+            if len(vals) != n or (vals and isinstance(vals[0], list)):
+                raise ComponentError(self.name, f"expected {n} input values, got {np.shape(values)}")
+            for x, (low, high) in zip(vals, bounds, strict=True):
+                if not low <= x <= high:  # NaN fails too
+                    self._raise_bad_value(key, vals, lo, hi)
+            for a, integral, index, m in plan:
+                if identity:
+                    a.buffer[:] = vals
+                elif integral:
+                    chosen = [vals[i] for i in index]
+                    if any(x != int(x) for x in chosen):
+                        self._raise_bad_value(key, vals, lo, hi)
                     a.buffer[:] = [int(x) for x in chosen]
                 else:
-                    a.buffer[:] = chosen
+                    a.buffer[:] = [vals[i] for i in index]
                 status = a.fn(comp, a.vrs, m, a.buffer, m) if version == 3 else a.fn(comp, a.vrs, m, a.buffer)
                 if status > 1:
                     bad = next((k for k in key if k in {v.name for v in a.variables}), None)
@@ -382,8 +388,8 @@ class FmuComponent:
 
         return set_values
 
-    def _raise_bad_value(self, key: tuple[str, ...], values: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> None:
-        for i, (name, value) in enumerate(zip(key, values.tolist(), strict=True)):
+    def _raise_bad_value(self, key: tuple[str, ...], values: list[float], lo: np.ndarray, hi: np.ndarray) -> None:
+        for i, (name, value) in enumerate(zip(key, values, strict=True)):
             var = self.variables[name]
             unit = f" {var.unit}" if var.unit else ""
             if not lo[i] <= value <= hi[i]:
@@ -413,7 +419,7 @@ class FmuComponent:
         """
         if self._fmu is None:
             raise ComponentError(self.name, "do_step() needs setup() first (or the FMU is closed)", time=t)
-        no_rollback = len(self._snapshots) == 0
+        no_rollback = self._live_snapshots == 0
         if self.fmi_version == 2:
             status = self._do_step(self._c, t, dt, int(no_rollback))
             reached = t + dt
@@ -421,8 +427,7 @@ class FmuComponent:
                 reached = self._fmu.getRealStatus(2)
         else:
             f = self._flags
-            status = self._do_step(self._c, t, dt, no_rollback, ctypes.byref(f[0]), ctypes.byref(f[1]),
-                                   ctypes.byref(f[2]), ctypes.byref(self._last))
+            status = self._do_step(self._c, t, dt, no_rollback, *self._step_refs)
             reached = self._last.value if status == 2 or (status <= 1 and f[2].value) else t + dt
             if status <= 1 and f[1].value:
                 return StepOutcome(StepStatus.ERROR, reached,
@@ -445,17 +450,20 @@ class FmuComponent:
         access = self._accessors(key, setting=False)
         comp, version, n = self._c, self.fmi_version, len(key)
         views = [np.ctypeslib.as_array(a.buffer) if a.ctype is ctypes.c_double else None for a in access]
+        plan = [(a, view, len(a.index)) for a, view in zip(access, views, strict=True)]
+        identity = len(plan) == 1 and views[0] is not None  # all Float64, in the order of the buffer
 
         def get_values() -> np.ndarray:
             if self._fmu is None:
                 raise ComponentError(self.name, "the FMU is closed")
-            result = np.empty(n)
-            for a, view in zip(access, views, strict=True):
-                m = len(a.index)
+            result = None if identity else np.empty(n)
+            for a, view, m in plan:
                 status = a.fn(comp, a.vrs, m, a.buffer, m) if version == 3 else a.fn(comp, a.vrs, m, a.buffer)
                 if status > 1:
                     raise ComponentError(self.name, f"reading outputs failed: {self.last_error() or status}",
                                          variable=a.variables[0].name, time=self._time)
+                if identity:
+                    return view.copy()
                 result[a.index] = view if view is not None else list(a.buffer)
             return result
 
@@ -479,9 +487,11 @@ class FmuComponent:
         snapshot = _Snapshot(pointer, self._time)
         snapshot.release = weakref.finalize(snapshot, self._free_state, pointer)
         self._snapshots.add(snapshot)
+        self._live_snapshots += 1
         return snapshot
 
     def _free_state(self, pointer: Any) -> None:
+        self._live_snapshots -= 1
         if self._fmu is not None:
             (self._fmu.freeFMUState if self.fmi_version == 3 else self._fmu.freeFMUstate)(pointer)
 
