@@ -10,7 +10,7 @@ import difflib
 from collections.abc import Callable
 from functools import cache
 
-from kreislauf.models import anaerobic_digester, chp_unit, heat_exchanger, pyrolysis_reactor
+from kreislauf.models import anaerobic_digester, chp_unit, electric_boiler, heat_exchanger, pyrolysis_reactor
 from kreislauf.models.declare import T_REF, Model, ModelDeclarationError, ModelInputError
 
 __all__ = ["MODELS", "T_REF", "Model", "ModelDeclarationError", "ModelInputError", "UnknownModelError", "get_model"]
@@ -20,6 +20,7 @@ MODELS: dict[str, Callable[[], Model]] = {
     "pyrolysis_reactor": pyrolysis_reactor.build,
     "anaerobic_digester": anaerobic_digester.build,
     "chp_unit": chp_unit.build,
+    "electric_boiler": electric_boiler.build,
 }
 
 
