@@ -7,8 +7,9 @@ The output is two files that implement the contract in ``runtime/kl_model.h``:
   analytic Jacobian and ∂f/∂t, outputs, time events and input events).
 
 Expressions are the model's primitive expressions (outputs and locals substituted) printed with
-SymPy's C99 printer after common sub-expression elimination. ``Min``/``Max`` are rewritten as
-``Piecewise`` before differentiation so that the Jacobian has no distributions in it.
+SymPy's C99 printer after common sub-expression elimination. ``Min``/``Max`` differentiate to
+Heaviside steps, printed as comparisons (1/2 at a tie); a Jacobian row that would hold a DiracDelta
+is differentiated with ``Min``/``Max`` rewritten as ``Piecewise`` instead.
 """
 
 from __future__ import annotations
@@ -113,6 +114,12 @@ class _Printer(C99CodePrinter):
         ops = {"==": "==", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
         return f"({self._print(expr.lhs)} {ops[expr.rel_op]} {self._print(expr.rhs)})"
 
+    def _print_Heaviside(self, expr: sp.Basic) -> str:
+        # the derivative of Min/Max: H(x) = 1 for x > 0, 0 for x < 0, H0 (1/2 by default) at 0
+        x = self._print(expr.args[0])
+        h0 = self._print(expr.args[1]) if len(expr.args) > 1 else "0.5"
+        return f"(({x}) > 0 ? 1.0 : (({x}) < 0 ? 0.0 : {h0}))"
+
     def _print_BooleanTrue(self, expr: sp.Basic) -> str:
         return "1"
 
@@ -127,10 +134,19 @@ def _c_name(name: str) -> str:
     return f"KL_V_{name}" if name in C_RESERVED or _GENERATED_LOCAL.match(name) else name
 
 
+def _minmax_as_piecewise(e: sp.Expr) -> sp.Expr:
+    """``Max(a, b, ...)`` as ``Piecewise((a, a >= Max(b, ...)), (Max(b, ...), True))`` (``<=`` for Min),
+    built without SymPy's own rewrite, which folds and simplifies the conditions (seconds per model)
+    for no change in value."""
+    relation = sp.Ge if isinstance(e, sp.Max) else sp.Le
+    result = e.args[-1]
+    for a in reversed(e.args[:-1]):
+        result = sp.Piecewise((a, relation(a, result)), (result, True), evaluate=False)
+    return result
+
+
 def _rewrite_minmax(expr: sp.Expr) -> sp.Expr:
-    return expr.replace(
-        lambda e: isinstance(e, (sp.Min, sp.Max)), lambda e: e.rewrite(sp.Piecewise)
-    )
+    return expr.replace(lambda e: isinstance(e, (sp.Min, sp.Max)), _minmax_as_piecewise)
 
 
 def _number(value: float) -> str:
@@ -262,14 +278,7 @@ def generate(model: Model) -> GeneratedModel:
     em.begin()
     out += ["void kl_jacobian(const double *v, double *jac, double *dfdt)", "{"]
     if states:
-        smooth = [_rewrite_minmax(e) for e in der]
-        targets, exprs = [], []
-        for i, f in enumerate(smooth):
-            for j, d in enumerate(states):
-                targets.append(f"jac[{i * len(states) + j}]")
-                exprs.append(sp.diff(f, d.symbol))
-            targets.append(f"dfdt[{i}]")
-            exprs.append(sp.diff(f, model.time))
+        targets, exprs = _jacobian(model, der)
         out += em.block(targets, exprs)
     else:
         out += ["    (void)v; (void)jac; (void)dfdt;"]
@@ -321,6 +330,26 @@ def generate(model: Model) -> GeneratedModel:
         prologue=[] if rising else ["    (void)previous;"],
     )
     return GeneratedModel(ident, token, rows, {"kl_config.h": config, "kl_model.c": "\n".join(out) + "\n"})
+
+
+def _jacobian(model: Model, der: list[sp.Expr]) -> tuple[list[str], list[sp.Expr]]:
+    """The entries of ∂f/∂x (row-major) and ∂f/∂t with their C targets.
+
+    Min and Max differentiate to Heaviside steps (printed as comparisons), which is fast. Only when
+    a derivative still holds a distribution (DiracDelta, from differentiating a step the model itself
+    contains) is that row redone with Min/Max rewritten as Piecewise, the slower but distribution-free
+    form."""
+    states = model.states
+    targets: list[str] = []
+    exprs: list[sp.Expr] = []
+    for i, f in enumerate(der):
+        row = [sp.diff(f, d.symbol) for d in states] + [sp.diff(f, model.time)]
+        if any(e.has(sp.DiracDelta) for e in row):
+            smooth = _rewrite_minmax(f)
+            row = [sp.diff(smooth, d.symbol) for d in states] + [sp.diff(smooth, model.time)]
+        targets += [f"jac[{i * len(states) + j}]" for j in range(len(states))] + [f"dfdt[{i}]"]
+        exprs += row
+    return targets, exprs
 
 
 def _reset_function(em: _Emitter, vr: dict[str, int], signature: str, resets: list, periods: list,
