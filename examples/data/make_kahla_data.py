@@ -1,0 +1,92 @@
+"""Write the daily input series of the Kahla example (examples/kahla.toml).
+
+No plant data of Kahla is published (physics notes §1.2), so the series are a plausible design, not
+measurements. Run ``python examples/data/make_kahla_data.py`` to rewrite both CSV files; every number
+is explained where it is set.
+
+``kahla_network.csv`` — the local heat network, one row per day of a 365-day year (the last row
+repeats the first, so the series can be run periodically):
+
+* outdoor daily mean temperature of a Thuringian valley town: 8.9 °C annual mean, 9.5 K amplitude,
+  coldest on 15 January (DWD 1991–2020 normals of Jena: 9.3 °C mean, January 0.6 °C, July 18.9 °C);
+* heat demand by degree days: Q = Q_dhw + H · max(0, 15 °C − T_out), hot water and losses of the pipes
+  Q_dhw = 150 kW all year, H = 68.5 kW/K so that the design peak at −12 °C is 2.0 MW (a school, a
+  pool and a few hundred flats);
+* the network return temperature, 55 °C in winter sliding to 50 °C in summer;
+* the water flow the network draws through each plant: the plants heat the return water to at most
+  95 °C (their loops' maximum), so a flow of Q / (c_p · (95 °C − T_return)) caps what a plant can hand
+  over at Q. The CHP, the plant with the electricity, has priority: its flow takes the whole demand;
+  the pyrolysis loop takes the demand above the CHP's full-load heat (152 kW). Each flow is limited to
+  3 kg/s (the plants' pumps). What neither plant covers is the peak boiler's, not modelled here.
+
+``kahla_feed.csv`` — feedstock, one row per day:
+
+* digester: grass and green cuttings are fresh from May to October; from November to April the digester
+  runs on grass silage from the clamp at a reduced rate. Feed slurry (cuttings and silage mixed with
+  recirculated digestate) of 60 kg COD/m³, 125 m³/d in the growing season and 80 m³/d in winter, with
+  smooth (one-month) ramps between;
+* pyrolysis: the woody fraction of the green waste plus wood from landscape care, chipped and stored,
+  fed at a constant 180 kg/h dry (PYREG P500 scale, the reactor's default); its moisture follows the
+  season, 30 % in summer (fresh material) and 20 % in winter (stored, air-dried chips).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+DAYS = 365
+CP = 4190.0          # J/(kg K), the loop water of both plants
+T_MAX = 95.0         # degC, the plants' highest loop outlet
+Q_DHW = 150.0        # kW
+H = 68.5             # kW/K
+CHP_NOMINAL = 152.0  # kW of heat: 0.46 x 330 kW of fuel, the CHP at full load
+FLOW_MAX = 3.0       # kg/s
+
+
+def season(day: float, start: float, stop: float, ramp: float = 30.0) -> float:
+    """1 inside [start, stop] (days of the year), 0 outside, with linear ramps of ``ramp`` days."""
+    rise = min(1.0, max(0.0, (day - start + ramp / 2) / ramp))
+    fall = min(1.0, max(0.0, (stop - day + ramp / 2) / ramp))
+    return min(rise, fall)
+
+
+def network_row(day: int) -> list[float]:
+    """time [d], outdoor temperature [degC], heat demand [kW], return temperature [degC], flows [kg/s]."""
+    t_out = 8.9 - 9.5 * math.cos(2 * math.pi * (day - 15) / DAYS)
+    demand = Q_DHW + H * max(0.0, 15.0 - t_out)
+    t_return = 52.5 + 2.5 * math.cos(2 * math.pi * (day - 15) / DAYS)
+    per_kg = CP * (T_MAX - t_return) / 1e3          # kJ/kg = kW per kg/s
+    chp_flow = min(FLOW_MAX, demand / per_kg)
+    pyrolysis_flow = min(FLOW_MAX, max(0.0, demand - CHP_NOMINAL) / per_kg)
+    return [day, t_out, demand, t_return, chp_flow, pyrolysis_flow]
+
+
+def feed_row(day: int) -> list[float]:
+    """time [d], digester feed [m3/d], feed COD [kg/m3], pyrolysis dry feed [kg/h], moisture [1]."""
+    growing = season(day, 121, 304)      # 1 May to 31 October
+    return [day, 80.0 + 45.0 * growing, 60.0, 180.0, 0.20 + 0.10 * growing]
+
+
+def write(name: str, header: str, rows: list[list[float]]) -> None:
+    """Write a CSV file beside this script."""
+    lines = [header] + [",".join(f"{v:.6g}" for v in row) for row in rows]
+    (HERE / name).write_text("\n".join(lines) + "\n")
+
+
+def main() -> None:
+    """Write kahla_network.csv and kahla_feed.csv (the last day repeats day 0: a periodic year)."""
+    days = list(range(DAYS)) + [DAYS]
+    network = [network_row(d % DAYS) for d in days]
+    feed = [feed_row(d % DAYS) for d in days]
+    for rows in (network, feed):
+        rows[-1][0] = DAYS
+    write("kahla_network.csv", "time [d],outdoor_temperature [degC],heat_demand [kW],return_temperature [degC],"
+          "chp_flow [kg/s],pyrolysis_flow [kg/s]", network)
+    write("kahla_feed.csv", "time [d],digester_feed_flow [m3/d],digester_feed_cod [kg/m3],"
+          "pyrolysis_dry_feed [kg/h],pyrolysis_feed_moisture", feed)
+
+
+if __name__ == "__main__":
+    main()
