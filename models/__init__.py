@@ -8,9 +8,16 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable
-from functools import cache
+from functools import cache, partial
 
-from kreislauf.models import anaerobic_digester, chp_unit, electric_boiler, heat_exchanger, pyrolysis_reactor
+from kreislauf.models import (
+    anaerobic_digester,
+    chp_unit,
+    electric_boiler,
+    heat_exchanger,
+    pyrolysis_reactor,
+    thermal_storage,
+)
 from kreislauf.models.declare import T_REF, Model, ModelDeclarationError, ModelInputError
 
 __all__ = ["MODELS", "T_REF", "Model", "ModelDeclarationError", "ModelInputError", "UnknownModelError", "get_model"]
@@ -21,6 +28,8 @@ MODELS: dict[str, Callable[[], Model]] = {
     "anaerobic_digester": anaerobic_digester.build,
     "chp_unit": chp_unit.build,
     "electric_boiler": electric_boiler.build,
+    "thermal_storage": thermal_storage.build,
+    "thermal_storage_mixed": partial(thermal_storage.build, 1),
 }
 
 
