@@ -195,7 +195,7 @@ class _Emitter:
                   if _c_name(str(s)) != str(s)}
         exprs = [e.xreplace(rename) if rename else e for e in exprs]
         replacements, reduced = sp.cse(
-            exprs, symbols=sp.numbered_symbols("cse_", start=self.cse_count), optimizations="basic"
+            exprs, symbols=sp.numbered_symbols("cse_", start=self.cse_count), optimizations=None
         )
         self.cse_count += len(replacements)
         originals = {v: k for k, v in rename.items()}
