@@ -13,6 +13,7 @@ from functools import cache, partial
 from kreislauf.models import (
     anaerobic_digester,
     chp_unit,
+    effluent_source,
     electric_boiler,
     heat_exchanger,
     pyrolysis_reactor,
@@ -28,6 +29,7 @@ MODELS: dict[str, Callable[[], Model]] = {
     "anaerobic_digester": anaerobic_digester.build,
     "chp_unit": chp_unit.build,
     "electric_boiler": electric_boiler.build,
+    "effluent_source": effluent_source.build,
     "thermal_storage": thermal_storage.build,
     "thermal_storage_mixed": partial(thermal_storage.build, 1),
 }
