@@ -95,13 +95,23 @@ def _read(path: Path) -> tuple[list[tuple[str, str | None]], np.ndarray, np.ndar
         cell = row[0].strip()
         try:
             times[i - 2] = float(cell) * TIME_UNITS.get(time_unit, 1.0)
+            numeric = True
         except ValueError:
             try:
                 stamp = datetime.fromisoformat(cell)
             except ValueError:
                 raise TimeSeriesError(f"{path}, row {i}: time '{cell}' is neither a number nor an ISO date") from None
+            numeric = False
             first_stamp = first_stamp or stamp
-            times[i - 2] = (stamp - first_stamp).total_seconds()
+            try:
+                times[i - 2] = (stamp - first_stamp).total_seconds()
+            except TypeError:
+                raise TimeSeriesError(f"{path}, row {i}: time '{cell}' mixes dates with and without a UTC "
+                                      "offset; give every row an offset or none") from None
+        if i == 2:
+            iso_file = not numeric
+        elif numeric == iso_file:
+            raise TimeSeriesError(f"{path}, row {i}: time '{cell}' mixes numbers and ISO dates in the time column")
         for j, text in enumerate(row[1:]):
             try:
                 values[i - 2, j] = float(text)

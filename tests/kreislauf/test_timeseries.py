@@ -120,3 +120,15 @@ fluid_ports = { outlet = { mass_flow = "mass_flow", temperature = "temperature" 
     rows = result.read(["time", "effluent.temperature", "effluent.outlet_energy"])
     assert rows["effluent.temperature"][2] == pytest.approx(273.15 + 13.0)  # t = 30 min
     assert rows["effluent.outlet_energy"][-1] < 0  # the source delivers enthalpy
+
+
+@pytest.mark.parametrize(("rows", "message"), [
+    (["2024-01-01T00:00+01:00,1", "2024-01-01T01:00,2"], r"row 3: .*UTC offset"),
+    (["0,1", "2024-01-01T01:00,2"], r"row 3: .*mixes numbers and ISO dates"),
+    (["2024-01-01T00:00,1", "3600,2"], r"row 3: .*mixes numbers and ISO dates"),
+])
+def test_inconsistent_time_columns_are_errors_naming_the_row(tmp_path, rows, message):
+    path = tmp_path / "mixed.csv"
+    path.write_text("\n".join(["time,heat [W]", *rows]) + "\n")
+    with pytest.raises(TimeSeriesError, match=r"mixed.csv, " + message):
+        TimeSeries("data", path)
