@@ -409,6 +409,8 @@ class Model:
                     raise ModelDeclarationError(self.name, "an Integer starts at a whole number", d.name)
             if d.vtype not in ("Real", "Integer", "Boolean"):
                 raise ModelDeclarationError(self.name, f"unknown type '{d.vtype}'", d.name)
+            if d.vtype != "Real" and any(b is not None and b != int(b) for b in (d.minimum, d.maximum)):
+                raise ModelDeclarationError(self.name, f"the min and max of an {d.vtype} are whole numbers", d.name)
             exprs = []
             if d.expr is not None:
                 exprs.append(d.expr)

@@ -5,8 +5,8 @@ This is the reference the FMU is checked against, and a quick way to study a sin
 * communication points t_k = start + k·step; inputs are sampled at t_k and held until t_{k+1}
   (zero-order hold, as a co-simulation master does);
 * at t_k, a rising edge of an input (from below 0.5 to 0.5 or above) fires that input's resets;
-* between communication points the states are integrated by SciPy's implicit Radau method with the
-  a finite-difference Jacobian, stopping exactly at periodic reset times t = n·period;
+* between communication points the states are integrated by SciPy's implicit Radau method with a
+  finite-difference Jacobian, stopping exactly at periodic reset times t = n·period;
 * results are recorded at every communication point, after the events due there.
 """
 
@@ -19,7 +19,7 @@ import numpy as np
 import sympy as sp
 from scipy.integrate import solve_ivp
 
-from kreislauf.models.declare import Model, ModelInputError
+from kreislauf.models.declare import Model, ModelInputError, _check_range
 
 __all__ = ["simulate"]
 
@@ -41,7 +41,8 @@ def simulate(
 
     ``inputs`` maps input names to constants or functions of time (sampled at each communication
     point). ``atol`` is scaled by each state's nominal value. Returns arrays keyed by ``time`` and
-    every output, local and state name.
+    every output, local and state name. Parameters and inputs outside their declared range (NaN
+    included), and fractional values of Integer or Boolean parameters, raise :class:`ModelInputError`.
     """
     if step <= 0 or stop <= start:
         raise ModelInputError(f"model '{model.name}': need step > 0 and stop > start")
@@ -50,6 +51,11 @@ def simulate(
         if name not in params:
             raise ModelInputError(f"model '{model.name}': no parameter called '{name}'")
         params[name] = float(value)
+    for d in model.parameters:
+        _check_range(model.name, d, np.asarray(params[d.name]))
+        if d.vtype != "Real" and params[d.name] != round(params[d.name]):
+            raise ModelInputError(f"model '{model.name}': parameter '{d.name}' = {params[d.name]:g} is not a whole "
+                                  f"number ({d.vtype})")
     input_spec: dict[str, InputValue] = {d.name: float(d.start) for d in model.inputs}
     for name, value in (inputs or {}).items():
         if name not in input_spec:

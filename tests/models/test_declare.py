@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from kreislauf.models import T_REF, Model, ModelDeclarationError
+from kreislauf.models import T_REF, Model, ModelDeclarationError, ModelInputError
+from kreislauf.models.simulate import simulate
 from kreislauf.models.units import UnknownUnitError, dimension
 
 
@@ -52,6 +53,7 @@ def test_stored_energy_rate_equals_the_sum_of_port_powers():
         (lambda m: m.parameter("flag", unit="1", start=0.5, type="Boolean", description="x"), "Boolean"),
         (lambda m: m.parameter("span", unit="1", start=1.0, min=2.0, max=1.0, description="x"), "min 2 > max 1"),
         (lambda m: m.state("level", unit="m", start=1.0, description="no derivative"), "without a derivative"),
+        (lambda m: m.parameter("mode", unit="1", start=1, min=0.5, type="Integer", description="x"), "whole numbers"),
     ],
 )
 def test_declaration_mistakes_name_the_model_and_variable(mutate, message):
@@ -78,3 +80,15 @@ def test_unit_dimensions():
     assert dimension("W") == dimension("J/s")
     with pytest.raises(UnknownUnitError, match="degC"):
         dimension("degC")
+
+
+@pytest.mark.parametrize(("parameters", "message"), [
+    ({"heat_capacity": 0.0}, r"parameter 'heat_capacity' = 0 is outside \[1, inf\] J/K"),
+    ({"heat_capacity": float("nan")}, r"parameter 'heat_capacity' = nan is outside"),
+    ({"mode": 1.5}, r"parameter 'mode' = 1.5 is not a whole number"),
+])
+def test_simulate_refuses_bad_parameters_naming_them(parameters, message):
+    m = tank()
+    m.parameter("mode", unit="1", start=1, min=1, max=2, type="Integer", description="operating mode")
+    with pytest.raises(ModelInputError, match=message):
+        simulate(m.finish(), 10.0, 1.0, parameters=parameters)
