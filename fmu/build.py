@@ -171,12 +171,16 @@ def _build_key(model: Model, fmi_version: int) -> str:
         h.update(f"|reset {r}".encode())
     for name in RUNTIME_FILES + (LAYER_FILE[fmi_version],):
         h.update((runtime_dir() / name).read_bytes())
+    # the generator itself: a fix to the C or XML it writes must not be hidden by a cached build
+    for module in ("codegen.py", "description.py", "build.py"):
+        h.update((Path(__file__).parent / module).read_bytes())
     return h.hexdigest()
 
 
 def build_fmu(model_name: str, out_dir: Path | str, fmi_version: int = 2) -> Path:
     """Like :func:`export_fmu`, but reuse ``DIR/<version>/<model>.fmu`` when it was built from the same
-    model declaration, runtime and kreislauf version (recorded in a ``.key`` file beside it)."""
+    model declaration, runtime, code generator and kreislauf version (recorded in a ``.key`` file
+    beside it)."""
     model = get_model(model_name)
     target = fmu_path(out_dir, model_name, fmi_version)
     key_file = target.with_suffix(".key")
