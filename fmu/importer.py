@@ -53,6 +53,7 @@ _TYPES = {"Real": VariableType.REAL, "Float64": VariableType.REAL, "Float32": Va
           "UInt16": VariableType.INTEGER, "UInt32": VariableType.INTEGER, "UInt64": VariableType.INTEGER,
           "Enumeration": VariableType.INTEGER, "Boolean": VariableType.BOOLEAN}
 _LOG_LIMIT = 200
+_CAUSALITIES = {c.value for c in Causality}
 # FMI type name -> (suffix of the get/set functions, C type of the values)
 _FMI2_ACCESS = {"Real": ("Real", ctypes.c_double), "Integer": ("Integer", ctypes.c_int32),
                 "Enumeration": ("Integer", ctypes.c_int32), "Boolean": ("Boolean", ctypes.c_int32)}
@@ -177,8 +178,10 @@ class FmuComponent:
         out: dict[str, Variable] = {}
         for sv in md.modelVariables:
             vtype = _TYPES.get(sv.type)
-            if vtype is None:
-                continue  # strings, binaries, clocks: not exchanged through the seam
+            if vtype is None or sv.causality not in _CAUSALITIES or getattr(sv, "dimensions", None):
+                # strings, binaries, clocks, FMI 3 arrays and structural parameters (set only in
+                # configuration mode): not exchanged through the seam, which carries scalar floats
+                continue
             unit = sv.unit if sv.unit else (sv.declaredType.unit if sv.declaredType is not None else None)
             lo = _float(sv.min if sv.min is not None else getattr(sv.declaredType, "min", None))
             hi = _float(sv.max if sv.max is not None else getattr(sv.declaredType, "max", None))

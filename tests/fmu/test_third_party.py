@@ -103,3 +103,44 @@ def test_third_party_fmu_runs_like_fmpy_simulate_fmu(third_party, version):
     np.testing.assert_allclose(values, reference["y"], rtol=0, atol=1e-14)
     # and the lag itself: ten Euler sub-steps of h = 0.025 s per 0.25 s step from y = 0
     assert values[-1] == pytest.approx(1 - (1 - 0.025 / 1.5) ** 240, rel=1e-12)
+
+
+FMI3_TYPES_SCRIPT = '''
+from pythonfmu3 import Boolean, Fmi3Causality, Fmi3Slave, Fmi3Variability, Float64, Int64
+
+
+class ThirdPartyTypes3(Fmi3Slave):
+    author = "test"
+    description = "Int64 parameter and output, Boolean output"
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.time = 0.0
+        self.substeps = 10
+        self.count = 0
+        self.late = False
+        self.register_variable(Float64("time", causality=Fmi3Causality.independent,
+                                       variability=Fmi3Variability.continuous))
+        self.register_variable(Int64("substeps", causality=Fmi3Causality.parameter,
+                                     variability=Fmi3Variability.tunable, start=10))
+        self.register_variable(Int64("count", causality=Fmi3Causality.output, variability=Fmi3Variability.discrete))
+        self.register_variable(Boolean("late", causality=Fmi3Causality.output, variability=Fmi3Variability.discrete))
+
+    def do_step(self, current_time, step_size):
+        self.count += self.substeps
+        self.time = current_time + step_size
+        self.late = self.time > 2.0
+        return True
+'''
+
+
+def test_third_party_int64_and_boolean_variables_use_their_own_fmi3_functions(tmp_path):
+    path = build("pythonfmu3", FMI3_TYPES_SCRIPT, "ThirdPartyTypes3", tmp_path)
+    with FmuComponent(path, "types") as comp:
+        assert comp.variables["count"].type.value == "Integer"
+        comp.setup(0.0, None, {"substeps": 7})
+        seen = []
+        for k in range(4):
+            assert comp.do_step(k * 1.0, 1.0).ok
+            seen.append(list(comp.get_outputs(["count", "late"])))
+    assert seen == [[7.0, 0.0], [14.0, 0.0], [21.0, 1.0], [28.0, 1.0]]
