@@ -296,6 +296,8 @@ class Master:
         # output vector y and input vector u, both concatenated per component
         self.out_names = out_names
         self.in_names = in_names
+        self._setters: list[Callable[[Any], None] | None] = [None] * len(in_names)
+        self._getters: list[Callable[[], np.ndarray] | None] = [None] * len(in_names)
         self.y_slices: list[slice] = []
         self.y_owner: list[tuple[str, str]] = []
         y_index: dict[tuple[int, str], int] = {}
@@ -546,10 +548,25 @@ class Master:
                 if value != value:  # NaN: name the component that produced it
                     self._check_finite(t)
                 raise self._range_error(i, k, value, t)
-        self.components[i].set_inputs(dict(zip(self.in_names[i], values, strict=False)))
+        setter = self._setters[i]
+        if setter is not None:
+            setter(values)
+        else:
+            self.components[i].set_inputs(dict(zip(self.in_names[i], values, strict=False)))
 
     def _read(self, i: int) -> None:
-        self.y[self.y_slices[i]] = self.components[i].get_outputs(self.out_names[i])
+        getter = self._getters[i]
+        self.y[self.y_slices[i]] = getter() if getter is not None else self.components[i].get_outputs(self.out_names[i])
+
+    def _bind_fast_paths(self) -> None:
+        """Use a component's ``input_setter(names)`` / ``output_getter(names)`` when it offers them
+        (value references resolved once, no dict per step); other components get the protocol calls."""
+        self._setters, self._getters = [], []
+        for i, comp in enumerate(self.components):
+            make_setter = getattr(comp, "input_setter", None)
+            make_getter = getattr(comp, "output_getter", None)
+            self._setters.append(make_setter(self.in_names[i]) if make_setter and self.in_names[i] else None)
+            self._getters.append(make_getter(self.out_names[i]) if make_getter and self.out_names[i] else None)
 
     def _step(self, i: int, t: float, dt: float) -> None:
         outcome = self.components[i].do_step(t, dt)
@@ -706,14 +723,15 @@ class Master:
             self._apply_conserving(u, h)
         values = u.tolist()
         if not self._multirate:
-            y = self.y
+            y, getters = self.y, self._getters
             for i, comp, sl, names, y_sl in self._stepping:
                 if sl is not None:
                     self._set(i, values[sl], t)
                 outcome = comp.do_step(t, h)
                 if outcome.status is not StepStatus.OK:
                     self._step_failed(i, outcome, t, h)
-                y[y_sl] = comp.get_outputs(names)
+                getter = getters[i]
+                y[y_sl] = getter() if getter is not None else comp.get_outputs(names)
             return
         for i in range(len(self.components)):
             dt = self._dt(i, n, t, h, stop)
@@ -977,6 +995,7 @@ class Master:
                 for name, comp in zip(self.names, self.components, strict=True):
                     params = self.spec.components[name].parameters if name in self.spec.components else {}
                     comp.setup(s.start, s.stop, params)
+                self._bind_fast_paths()
                 for i in range(len(self.components)):
                     self._read(i)
                 self._resolve(s.start)
