@@ -10,7 +10,7 @@ from fmpy.validation import validate_fmu
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kreislauf.fmu import export_fmu
+from kreislauf.fmu import FmuComponent, export_fmu
 from kreislauf.models import T_REF, ModelInputError, get_model
 
 CP = 4190.0
@@ -114,3 +114,26 @@ def test_exported_fmu_validates_and_its_counters_close_the_balance(boiler_fmus, 
     assert abs(sum(res[c][-1] for c in counters)) <= 1e-9 * electricity
     limited = res["capacity_limited"][(res["time"] > 1800.0) & (res["time"] < 3600.0)]
     assert np.all(limited)
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.lists(
+    st.tuples(st.one_of(st.just(0.0), st.floats(0.0, 200.0)), st.floats(280.0, 400.0), st.floats(280.0, 400.0),
+              st.sampled_from([0.0, 1.0]), st.floats(1.0, 7200.0)),
+    min_size=1, max_size=6,
+))
+def test_fmu_counters_sum_to_zero_over_random_input_sequences(boiler_fmus, steps):
+    comp = FmuComponent(boiler_fmus[3], "boiler")
+    counters = [f"{p}_energy" for p in PORTS]
+    try:
+        comp.setup(0.0, None, {})
+        t = 0.0
+        for flow, t_in, t_set, enable, dt in steps:
+            comp.set_inputs({"water_mass_flow": flow, "water_inlet_temperature": t_in,
+                             "outlet_temperature_setpoint": t_set, "enable": enable})
+            assert comp.do_step(t, dt).ok
+            t += dt
+        after = comp.get_outputs(counters)
+    finally:
+        comp.close()
+    assert abs(float(np.sum(after))) <= 1e-9 * float(np.sum(np.abs(after))) + 1e-6

@@ -14,7 +14,7 @@ from fmpy.validation import validate_fmu
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kreislauf.fmu import export_fmu
+from kreislauf.fmu import FmuComponent, export_fmu
 from kreislauf.models import T_REF, ModelInputError, get_model
 from kreislauf.models.simulate import simulate
 from kreislauf.models.thermal_storage import build
@@ -189,3 +189,27 @@ def test_exported_fmu_validates_and_its_counters_close_the_balance(tank_fmus, ve
     assert res["state_of_charge"][six] > res["state_of_charge"][0]
     assert res["state_of_charge"][-1] < res["state_of_charge"][six]
     assert np.all(res["top_temperature"] >= res["bottom_temperature"] - 1.0)
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.lists(step_inputs.map(lambda s: (*s, 3600.0)), min_size=1, max_size=4))
+def test_fmu_stored_energy_follows_its_counters_over_random_input_sequences(tank_fmus, steps):
+    comp = FmuComponent(tank_fmus[3], "tank")
+    counters = [f"{p}_energy" for p in PORTS]
+    names = ("charge_mass_flow", "charge_inlet_temperature", "discharge_mass_flow",
+             "discharge_inlet_temperature", "ambient_temperature")
+    try:
+        comp.setup(0.0, None, {"volume": 50.0, "loss_conductance": 2000.0})
+        stored0 = float(comp.get_outputs(["stored_energy"])[0])
+        t = 0.0
+        for *values, dt in steps:
+            comp.set_inputs(dict(zip(names, values, strict=True)))
+            assert comp.do_step(t, dt).ok
+            t += dt
+        after = comp.get_outputs([*counters, "stored_energy"])
+    finally:
+        comp.close()
+    ports, stored = after[:-1], float(after[-1])
+    scale = float(np.sum(np.abs(ports))) + abs(stored0)
+    # ten times the FMU integrator's default relative tolerance (1e-6)
+    assert abs(float(np.sum(ports)) - (stored - stored0)) <= 1e-5 * scale
