@@ -1,0 +1,97 @@
+"""Wall time of a year of an example system at 60 s steps, and the share of it spent inside the FMUs.
+
+Runs ``examples/kahla.toml`` (``--system`` for another file) twice through the master, the same way
+``kreislauf run`` does:
+
+1. plain: the wall time of the run (components built beforehand, FMUs taken from the export cache);
+2. timed: every FMU component's ``set_inputs``, ``do_step`` and ``get_outputs`` wrapped in a timer,
+   which gives the time inside the FMUs (the wrapped calls include the importer's Python layer:
+   ctypes marshalling and range checks), the time inside the Python components (time series) and, as
+   the rest, the master's own cost (coupling, ledger, Parquet).
+
+Prints the times, the FMU share, the master's wall time per FMU time (the baseline measured in the same
+run), and the ratio to the 20 s per year target of issue 4. Run: ``python benchmarks/year_runs.py``
+(``--days N`` for a shorter period).
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from kreislauf.api import System, load
+from kreislauf.fmu import FmuComponent
+from kreislauf.system import make_component
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGET = 20.0  # s per simulated year (issue 4)
+TIMED = ("set_inputs", "do_step", "get_outputs")
+
+
+class Clock:
+    """Accumulated seconds per component kind and number of timed calls."""
+
+    def __init__(self) -> None:
+        self.seconds = {"fmu": 0.0, "python": 0.0}
+        self.calls = {"fmu": 0, "python": 0}
+
+    def wrap(self, kind: str, method: Callable) -> Callable:
+        """``method`` with its calls timed under ``kind``."""
+        perf = time.perf_counter
+
+        def timed(*args, **kwargs):
+            start = perf()
+            try:
+                return method(*args, **kwargs)
+            finally:
+                self.seconds[kind] += perf() - start
+                self.calls[kind] += 1
+
+        return timed
+
+
+def build(path: Path, clock: Clock | None) -> System:
+    """The system of ``path`` with its components built now; with ``clock``, their calls timed."""
+    spec = load(path).spec
+    components = {name: make_component(cspec) for name, cspec in spec.components.items()}
+    if clock is not None:
+        for comp in components.values():
+            kind = "fmu" if isinstance(comp, FmuComponent) else "python"
+            for name in TIMED:
+                setattr(comp, name, clock.wrap(kind, getattr(comp, name)))
+    return System(spec, components)
+
+
+def main() -> None:
+    """Run the benchmark and print its numbers."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--system", type=Path, default=ROOT / "examples" / "kahla.toml")
+    parser.add_argument("--days", type=float, default=365.0)
+    args = parser.parse_args()
+    stop = args.days * 86400.0
+    with tempfile.TemporaryDirectory() as tmp:
+        plain = build(args.system, None).run(stop=stop, step=60.0, out_dir=Path(tmp) / "plain", progress=False)
+        clock = Clock()
+        timed = build(args.system, clock).run(stop=stop, step=60.0, out_dir=Path(tmp) / "timed", progress=False)
+    for result in (plain, timed):
+        if not result.ok:
+            raise SystemExit(f"the run failed: {result.error}")
+    wall, wall_timed = plain.stats.wall_time, timed.stats.wall_time
+    fmu, py = clock.seconds["fmu"], clock.seconds["python"]
+    rest = wall_timed - fmu - py
+    year = wall * 365.0 / args.days
+    print(f"system {args.system.name}: {args.days:g} d at 60 s steps, {plain.stats.steps} macro steps")
+    print(f"wall time (plain run)            {wall:9.2f} s   ({year:.1f} s per year)")
+    print(f"wall time (timed run)            {wall_timed:9.2f} s")
+    print(f"  inside FMUs                    {fmu:9.2f} s   {fmu / wall_timed:6.1%}   ({clock.calls['fmu']} calls)")
+    print(f"  inside Python components       {py:9.2f} s   {py / wall_timed:6.1%}   ({clock.calls['python']} calls)")
+    print(f"  master (coupling, ledger, I/O) {rest:9.2f} s   {rest / wall_timed:6.1%}")
+    print(f"ratio wall time / time inside FMUs      {wall_timed / fmu:6.2f}")
+    print(f"ratio year wall time / {TARGET:g} s target   {year / TARGET:6.2f}")
+
+
+if __name__ == "__main__":
+    main()
