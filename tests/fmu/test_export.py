@@ -368,3 +368,19 @@ def test_dropped_snapshots_are_freed_in_the_fmu(tank_fmus, version):
     # each snapshot holds the variables and the integrator's state (hundreds of bytes): 30000 kept
     # would be several MB
     assert grown < 1_000_000, grown
+
+
+def test_model_without_states_or_inputs_exports_and_runs(fmu_dir):
+    m = Model("test_stateless", "no states, no inputs: an output of time and a parameter")
+    gain = m.parameter("gain", unit="W/s", start=2.0, min=0.0, max=10.0, description="slope")
+    m.output("ramp", gain * m.time, unit="W", description="gain times time")
+    model = m.finish()
+    assert model.states == [] and model.inputs == []
+    for version in VERSIONS:
+        path = export_fmu(model, fmu_dir, version)
+        assert validate_fmu(str(path)) == []
+        with FmuComponent(path, "ramp") as comp:
+            comp.setup(0.0, None, {"gain": 3.0})
+            for k in range(3):
+                assert comp.do_step(10.0 * k, 10.0).ok
+            assert list(comp.get_outputs(["ramp", "stored_energy"])) == [90.0, 0.0]
