@@ -13,9 +13,11 @@ from functools import cache, partial
 from kreislauf.models import (
     anaerobic_digester,
     chp_unit,
+    district_heating_demand,
     effluent_source,
     electric_boiler,
     heat_exchanger,
+    heat_pump,
     pyrolysis_reactor,
     thermal_storage,
 )
@@ -32,6 +34,8 @@ MODELS: dict[str, Callable[[], Model]] = {
     "effluent_source": effluent_source.build,
     "thermal_storage": thermal_storage.build,
     "thermal_storage_mixed": partial(thermal_storage.build, 1),
+    "heat_pump": heat_pump.build,
+    "district_heating_demand": district_heating_demand.build,
 }
 
 
