@@ -13,11 +13,12 @@ repeats the first, so the series can be run periodically):
   Q_dhw = 150 kW all year, H = 68.5 kW/K so that the design peak at −12 °C is 2.0 MW (a school, a
   pool and a few hundred flats);
 * the network return temperature, 55 °C in winter sliding to 50 °C in summer;
-* the water flow the network draws through each plant: the plants heat the return water to at most
-  95 °C (their loops' maximum), so a flow of Q / (c_p · (95 °C − T_return)) caps what a plant can hand
-  over at Q. The CHP, the plant with the electricity, has priority: its flow takes the whole demand;
-  the pyrolysis loop takes the demand above the CHP's full-load heat (152 kW). Each flow is limited to
-  3 kg/s (the plants' pumps). What neither plant covers is the peak boiler's, not modelled here.
+* the water flow the network draws from the buffer tank: Q / (c_p · (95 °C − T_return)), the flow that
+  would carry the day's demand if the top of the tank were at 95 °C, the plants' highest loop outlet.
+  The network therefore never takes more than its demand; when the tank is colder it gets less, and
+  the peak boiler (not modelled) tops the supply up;
+* the flow of the plants' loop (tank bottom → CHP → pyrolysis loop → tank top): a constant 3 kg/s, so
+  the 430 kW of the two plants in winter heat it by about 34 K.
 
 ``kahla_feed.csv`` — feedstock, one row per day:
 
@@ -38,11 +39,10 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 DAYS = 365
 CP = 4190.0          # J/(kg K), the loop water of both plants
-T_MAX = 95.0         # degC, the plants' highest loop outlet
+T_SUPPLY = 95.0      # degC, the plants' highest loop outlet: the hottest the tank's top can be
 Q_DHW = 150.0        # kW
 H = 68.5             # kW/K
-CHP_NOMINAL = 152.0  # kW of heat: 0.46 x 330 kW of fuel, the CHP at full load
-FLOW_MAX = 3.0       # kg/s
+PLANT_FLOW = 3.0     # kg/s
 
 
 def season(day: float, start: float, stop: float, ramp: float = 30.0) -> float:
@@ -57,10 +57,8 @@ def network_row(day: int) -> list[float]:
     t_out = 8.9 - 9.5 * math.cos(2 * math.pi * (day - 15) / DAYS)
     demand = Q_DHW + H * max(0.0, 15.0 - t_out)
     t_return = 52.5 + 2.5 * math.cos(2 * math.pi * (day - 15) / DAYS)
-    per_kg = CP * (T_MAX - t_return) / 1e3          # kJ/kg = kW per kg/s
-    chp_flow = min(FLOW_MAX, demand / per_kg)
-    pyrolysis_flow = min(FLOW_MAX, max(0.0, demand - CHP_NOMINAL) / per_kg)
-    return [day, t_out, demand, t_return, chp_flow, pyrolysis_flow]
+    network_flow = demand * 1e3 / (CP * (T_SUPPLY - t_return))
+    return [day, t_out, demand, t_return, network_flow, PLANT_FLOW]
 
 
 def feed_row(day: int) -> list[float]:
@@ -83,7 +81,7 @@ def main() -> None:
     for rows in (network, feed):
         rows[-1][0] = DAYS
     write("kahla_network.csv", "time [d],outdoor_temperature [degC],heat_demand [kW],return_temperature [degC],"
-          "chp_flow [kg/s],pyrolysis_flow [kg/s]", network)
+          "network_flow [kg/s],plant_flow [kg/s]", network)
     write("kahla_feed.csv", "time [d],digester_feed_flow [m3/d],digester_feed_cod [kg/m3],"
           "pyrolysis_dry_feed [kg/h],pyrolysis_feed_moisture", feed)
 

@@ -1,7 +1,7 @@
 """The example systems of examples/, run through the kreislauf command line.
 
 Kahla (examples/kahla.toml): a grass digester feeding a CHP, a pyrolysis reactor for woody green waste,
-both heating a local network. The short run checks the plant against published numbers and
+both heating a buffer tank that supplies a local network. The short run checks the plant against published numbers and
 conservation laws computed from the results themselves (not from the ledger's own report); the
 full year is slow-marked.
 """
@@ -100,9 +100,12 @@ def test_kahla_short_run_writes_every_step_and_a_closed_balance(kahla_days):
     throughput = sum(abs(data[f"pyrolysis.{p}"][-1]) for p in ("feed_energy", "loop_outlet_energy"))
     assert abs(stored - boundary + residual) < 1e-9 * throughput
     assert balance["imbalance_J"] == pytest.approx(-residual, abs=1e-9 * throughput)
-    # the biogas bond: the engine burns, within a part in a million, the methane the digester made
-    sent = data["bond:digester.biogas->chp.fuel:sent"].sum()
-    assert abs(residual) < 1e-6 * sent
+    # the biogas bond: the engine burns, within a part in a million, the methane the digester made; the loop
+    # water bonds lose what the zero-order hold of the temperatures misses, a small share of what they carry
+    for column in [c for c in data if c.endswith(":residual")]:
+        sent = data[column.replace(":residual", ":sent")].sum()
+        bound = 1e-6 if "biogas" in column else 1e-4
+        assert abs(data[column].sum()) < bound * abs(sent), column
 
 
 def test_kahla_digester_sits_at_the_analytic_steady_state_of_the_january_feed(kahla_days):
@@ -127,22 +130,29 @@ def test_kahla_chp_efficiencies_lie_in_the_published_part_load_range(kahla_days)
     assert electricity + heat <= fuel
 
 
-def test_kahla_plants_heat_the_network_within_its_demand(kahla_days):
+def network_heat(data: dict[str, np.ndarray]) -> np.ndarray:
+    """Heat the network takes from the top of the tank (W), from the recorded flow and temperatures."""
+    lift = data["store.top_temperature"] - data["network.return_temperature"]
+    return data["network.network_flow"] * CP_WATER * lift
+
+
+def test_kahla_plants_heat_the_network_through_the_tank_within_its_demand(kahla_days):
     _, data, _ = kahla_days
-    for plant, heat in (("chp", "heat_to_water"), ("pyrolysis", "heat_to_loop")):
-        delivered = -(data[f"{plant}.{'water' if plant == 'chp' else 'loop'}_outlet_energy"][-1]
-                      + data[f"{plant}.{'water' if plant == 'chp' else 'loop'}_inlet_energy"][-1])
+    for plant, port, heat in (("chp", "water", "heat_to_water"), ("pyrolysis", "loop", "heat_to_loop")):
+        delivered = -(data[f"{plant}.{port}_outlet_energy"][-1] + data[f"{plant}.{port}_inlet_energy"][-1])
         assert delivered > 0
         # the counters integrate the delivered power: its mean over the run, within the step's change
-        mean_power = data[f"{plant}.{heat}"][1:].mean()
-        assert delivered / (3 * DAY) == pytest.approx(mean_power, rel=1e-2)
-    # each plant hands over at most what the flow drawn through it can take: m c_p (T_max - T_return)
-    supply_cap = data["network.chp_flow"] * CP_WATER * (T_LOOP_MAX - data["network.return_temperature"])
-    assert np.all(data["chp.heat_to_water"][1:] <= supply_cap[1:] * (1 + 1e-9))
-    # in January the two plants cover part of the demand, never more than all of it
-    supplied = data["chp.heat_to_water"][1:] + data["pyrolysis.heat_to_loop"][1:]
-    assert np.all(supplied <= data["network.heat_demand"][1:])
+        assert delivered / (3 * DAY) == pytest.approx(data[f"{plant}.{heat}"][1:].mean(), rel=1e-2)
+    to_network = -(data["store.discharge_outlet_energy"][-1] + data["store.discharge_inlet_energy"][-1])
+    assert to_network > 0
+    # the network draws the flow that would carry its demand at 95 degC, the hottest the loop gets, so it
+    # never takes more than the demand (to 1e-3: the daily columns are interpolated separately)
     assert np.all(data["chp.water_outlet_temperature"][1:] <= T_LOOP_MAX + 1e-9)
+    assert np.all(data["pyrolysis.loop_outlet_temperature"][1:] <= T_LOOP_MAX + 1e-9)
+    assert np.all(network_heat(data)[1:] <= data["network.heat_demand"][1:] * (1 + 1e-3))
+    assert to_network < np.sum(np.diff(data["time"]) * data["network.heat_demand"][1:])
+    # in January the network takes more than the plants make: the tank's top stays below 95 degC
+    assert np.all(data["store.top_temperature"] < T_LOOP_MAX)
 
 
 def test_kahla_pyrolysis_makes_biochar_at_a_published_yield(kahla_days):
@@ -169,16 +179,14 @@ def test_kahla_full_year_runs_closes_its_balance_and_plots(tmp_path):
     stored, boundary, residual = independent_balance(data, meta)
     feed = data["pyrolysis.feed_energy"][-1] + data["digester.feed_energy"][-1]
     assert abs(stored - boundary + residual) < 1e-9 * feed
-    assert abs(residual) < 1e-5 * data["chp.fuel_energy"][-1]
+    assert abs(residual) < 1e-4 * feed
     # the grass season raises the gas: more electricity in July than in January
     day = (data["time"] // DAY).astype(int)
     assert data["chp.electrical_power"][day == 190].mean() > 1.2 * data["chp.electrical_power"][day == 15].mean()
-    # the plants never deliver more than the demand (to 1e-3: the daily flow and temperature columns are
-    # interpolated separately, their product is not exactly the interpolated demand)
-    supplied = data["chp.heat_to_water"][1:] + data["pyrolysis.heat_to_loop"][1:]
-    assert np.all(supplied <= data["network.heat_demand"][1:] * (1 + 1e-3))
-    # in summer the CHP covers the demand alone: the pyrolysis heat leaves with the flue gas
-    assert data["pyrolysis.heat_to_loop"][day == 190].max() == 0.0
+    # the network never takes more than its demand (to 1e-3: the daily columns are interpolated separately)
+    assert np.all(network_heat(data)[1:] <= data["network.heat_demand"][1:] * (1 + 1e-3))
+    # in summer the network takes only hot water: the tank fills and the pyrolysis heat leaves with the flue gas
+    assert data["store.top_temperature"][day == 190].min() > data["store.top_temperature"][day == 15].max()
     assert data["pyrolysis.flue_gas_loss"][day == 190].mean() > 4 * data["pyrolysis.flue_gas_loss"][day == 15].mean()
     plotted = kreislauf("plot", out)
     assert plotted.returncode == 0, plotted.stdout + plotted.stderr
