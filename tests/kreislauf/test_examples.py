@@ -191,3 +191,158 @@ def test_kahla_full_year_runs_closes_its_balance_and_plots(tmp_path):
     plotted = kreislauf("plot", out)
     assert plotted.returncode == 0, plotted.stdout + plotted.stderr
     assert list((out / "plots").glob("*.png"))
+
+
+# ---------------------------------------------------------------------------------------------- ANIKA
+# Jena (examples/anika.toml): effluent -> fouling exchanger -> intermediate loop -> heat pump -> storage ->
+# district heating, with a 4 MW electric boiler for the peaks. The checks use the design numbers the
+# file states (exchanger area, clean U, Kern-Seaton constants, cleaning interval, boiler rating) and
+# physical laws: Kern-Seaton's closed form, resistances in series, the Carnot limit, the first law.
+
+ANIKA = EXAMPLES / "anika.toml"
+HX_AREA = 2000.0             # m2
+HX_CLEAN_U = 1000.0          # W/(m2 K)
+FOULING_ASYMPTOTE = 3.0e-4   # m2 K/W
+FOULING_TIME = 10 * DAY      # s
+CLEANING_INTERVAL = 7 * DAY  # s
+BOILER_RATING = 4.0e6        # W
+
+
+def test_anika_check_reports_no_problem():
+    done = kreislauf("check", ANIKA)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "no problems" in done.stdout
+
+
+@pytest.fixture(scope="module")
+def anika_week(tmp_path_factory):
+    """The first week of January of ANIKA at 60 s steps (up to and including the first cleaning), run
+    through the CLI."""
+    out = tmp_path_factory.mktemp("anika") / "week"
+    done = kreislauf("run", ANIKA, "--stop", "7d", "-o", out)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return read_run(out)
+
+
+def change(data: dict[str, np.ndarray], column: str) -> float:
+    """Last minus first value of a recorded column."""
+    return float(data[column][-1] - data[column][0])
+
+
+def test_anika_short_run_writes_every_step_and_closes_its_balance(anika_week):
+    summary, data, meta = anika_week
+    assert summary["status"] == "ok"
+    assert len(data["time"]) == 7 * 24 * 60 + 1
+    assert data["time"][-1] == pytest.approx(7 * DAY)
+    stored, boundary, residual = independent_balance(data, meta)
+    balance = summary["balance"]
+    assert balance["stored_change_J"] == pytest.approx(stored, rel=1e-9)
+    assert balance["boundary_inflow_J"] == pytest.approx(boundary, rel=1e-9)
+    # first law of the whole system: stored change = boundary inflow - what the bonds lost in coupling
+    throughput = abs(change(data, "effluent.outlet_energy"))
+    assert abs(stored - boundary + residual) < 1e-9 * throughput
+    assert balance["imbalance_J"] == pytest.approx(-residual, abs=1e-9 * throughput)
+    # every stream bond loses only what the zero-order hold of its temperatures misses: a small share
+    for column in [c for c in data if c.endswith(":residual")]:
+        sent = data[column.replace(":residual", ":sent")].sum()
+        assert abs(data[column].sum()) < 1e-4 * abs(sent), column
+
+
+def test_anika_heat_pump_obeys_the_first_law_and_the_carnot_limit(anika_week):
+    _, data, _ = anika_week
+    q_con, q_eva, p_el = (data[f"heat_pump.{v}"][1:] for v in ("condenser_heat", "evaporator_heat", "electrical_power"))
+    assert np.all(p_el > 0)
+    np.testing.assert_allclose(q_con, q_eva + p_el, rtol=1e-9)
+    cop = q_con / p_el
+    np.testing.assert_allclose(data["heat_pump.cop"][1:], cop, rtol=1e-9)
+    # the refrigerant condenses above the condenser outlet and evaporates below the evaporator outlet, so
+    # the Carnot COP of the two water outlet temperatures bounds the real one from above
+    hot = data["heat_pump.condenser_outlet_temperature"][1:]
+    cold = data["heat_pump.evaporator_outlet_temperature"][1:]
+    assert np.all(cop > 1.0)
+    assert np.all(cop < hot / (hot - cold))
+    # over the week, from the energy counters: condenser heat per compressor work
+    condenser = -(change(data, "heat_pump.condenser_inlet_energy") + change(data, "heat_pump.condenser_outlet_energy"))
+    work = change(data, "heat_pump.compressor_energy")
+    assert 1.0 < condenser / work < float(np.mean(hot / (hot - cold)))
+
+
+def test_anika_evaporator_takes_the_heat_the_exchanger_gives_the_loop(anika_week):
+    _, data, _ = anika_week
+    loop_heat = -(change(data, "exchanger.loop_inlet_energy") + change(data, "exchanger.loop_outlet_energy"))
+    dt = np.diff(data["time"])
+    assert loop_heat == pytest.approx(np.sum(dt * data["exchanger.heat_flow"][1:]), rel=1e-4)
+    evaporator_heat = np.sum(dt * data["heat_pump.evaporator_heat"][1:])
+    assert loop_heat > 0
+    # the loop's two bonds lose their residual; the heat pump's water holds the rest (its stored energy);
+    # 1e-4 of the heat for summing the recorded powers step by step
+    loop_residual = sum(data[c].sum() for c in data if c.endswith(":residual") and "evaporator" in c)
+    allowed = abs(loop_residual) + abs(change(data, "heat_pump.stored_energy")) + 1e-4 * loop_heat
+    assert abs(evaporator_heat - loop_heat) <= allowed
+    assert allowed < 1e-3 * loop_heat
+
+
+def test_anika_fouling_grows_as_kern_seaton_and_is_reset_at_the_weekly_cleaning(anika_week):
+    _, data, _ = anika_week
+    t = data["time"]
+    fouling = data["exchanger.fouling_resistance"]
+    before = t < CLEANING_INTERVAL
+    assert np.all(np.diff(fouling[before]) > 0)
+    np.testing.assert_allclose(fouling[before], FOULING_ASYMPTOTE * (1 - np.exp(-t[before] / FOULING_TIME)),
+                               rtol=1e-4, atol=1e-12)
+    assert fouling[before][-1] > 0.45 * FOULING_ASYMPTOTE
+    assert np.all(data["exchanger.cleaning_count"][before] == 0)
+    assert data["exchanger.cleaning_count"][-1] == 1
+    assert fouling[-1] == pytest.approx(0.0, abs=1e-12)
+    # resistances in series: 1/U = 1/U_clean + R_f
+    np.testing.assert_allclose(data["exchanger.effective_ua"], HX_AREA / (1 / HX_CLEAN_U + fouling), rtol=1e-9)
+
+
+def test_anika_effluent_is_cooled_by_a_few_kelvin(anika_week):
+    _, data, _ = anika_week
+    effluent = data["effluent.temperature"]
+    assert np.all(effluent >= 285.15 - 1e-9)  # at least 12 degC all year
+    cooling = effluent - data["exchanger.wastewater_outlet_temperature"]
+    assert np.all((cooling[60:] > 2.0) & (cooling[60:] < 10.0))
+    # the heat the effluent gives equals the heat the loop takes (the exchanger holds no energy)
+    q_effluent = data["effluent.mass_flow"] * CP_WATER * cooling
+    np.testing.assert_allclose(q_effluent[1:], data["exchanger.heat_flow"][1:], rtol=1e-6)
+
+
+def test_anika_boiler_runs_only_when_the_heat_pump_is_at_its_limit(anika_week):
+    _, data, _ = anika_week
+    boiler = data["boiler.heat_output"][1:]
+    status = data["heat_pump.status"][1:]
+    on = boiler > 1e3
+    assert on.any(), "a cold January week needs the boiler at some time"
+    assert not on.all()
+    assert np.all(status[on] != 0)  # capacity- or source-limited whenever the boiler runs
+    assert np.all(data["boiler.electrical_power"] <= BOILER_RATING * (1 + 1e-9))
+    # together they meet the demand
+    demand = data["network.heat_demand"][1:]
+    assert np.all(np.abs(data["network.unmet_demand"][1:]) < 1e-6 * demand)
+
+
+@pytest.mark.slow
+def test_anika_full_year_runs_closes_its_balance_and_plots(tmp_path):
+    out = tmp_path / "year"
+    done = kreislauf("run", ANIKA, "-o", out, timeout=3600.0)
+    assert done.returncode == 0, done.stdout + done.stderr
+    summary, data, meta = read_run(out)
+    assert summary["status"] == "ok"
+    assert data["time"][-1] == pytest.approx(365 * DAY)
+    stored, boundary, residual = independent_balance(data, meta)
+    throughput = abs(change(data, "effluent.outlet_energy"))
+    assert abs(stored - boundary + residual) < 1e-9 * throughput
+    assert abs(residual) < 1e-4 * throughput
+    # cleaned every week: 52 cleanings, and the fouling never passes its value after seven days
+    assert data["exchanger.cleaning_count"][-1] == 52
+    assert data["exchanger.fouling_resistance"].max() <= FOULING_ASYMPTOTE * (1 - math.exp(-0.7)) * (1 + 1e-4)
+    # the boiler covers peaks only: much less heat than the heat pump
+    dt = np.diff(data["time"])
+    hp_heat = np.sum(dt * data["heat_pump.condenser_heat"][1:])
+    boiler_heat = np.sum(dt * data["boiler.heat_output"][1:])
+    assert 0 < boiler_heat < 0.1 * hp_heat
+    plotted = kreislauf("plot", out)
+    assert plotted.returncode == 0, plotted.stdout + plotted.stderr
+    assert list((out / "plots").glob("*.png"))
