@@ -4,19 +4,12 @@ No plant data of Kahla is published (physics notes §1.2), so the series are a p
 measurements. Run ``python examples/data/make_kahla_data.py`` to rewrite both CSV files; every number
 is explained where it is set.
 
-``kahla_network.csv`` — the local heat network, one row per day of a 365-day year (the last row
-repeats the first, so the series can be run periodically):
+``kahla_site.csv`` — one row per day of a 365-day year (the last row repeats the first, so the
+series can be run periodically):
 
 * outdoor daily mean temperature of a Thuringian valley town: 8.9 °C annual mean, 9.5 K amplitude,
   coldest on 15 January (DWD 1991–2020 normals of Jena: 9.3 °C mean, January 0.6 °C, July 18.9 °C);
-* heat demand by degree days: Q = Q_dhw + H · max(0, 15 °C − T_out), hot water and losses of the pipes
-  Q_dhw = 150 kW all year, H = 68.5 kW/K so that the design peak at −12 °C is 2.0 MW (a school, a
-  pool and a few hundred flats);
-* the network return temperature, 55 °C in winter sliding to 50 °C in summer;
-* the water flow the network draws from the buffer tank: Q / (c_p · (95 °C − T_return)), the flow that
-  would carry the day's demand if the top of the tank were at 95 °C, the plants' highest loop outlet.
-  The network therefore never takes more than its demand; when the tank is colder it gets less, and
-  the peak boiler (not modelled) tops the supply up;
+  it drives the network's heating signature (``district_heating_demand``, set in kahla.toml);
 * the flow of the plants' loop (tank bottom → CHP → pyrolysis loop → tank top): a constant 3 kg/s, so
   the 430 kW of the two plants in winter heat it by about 34 K.
 
@@ -38,10 +31,6 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 DAYS = 365
-CP = 4190.0          # J/(kg K), the loop water of both plants
-T_SUPPLY = 95.0      # degC, the plants' highest loop outlet: the hottest the tank's top can be
-Q_DHW = 150.0        # kW
-H = 68.5             # kW/K
 PLANT_FLOW = 3.0     # kg/s
 
 
@@ -53,12 +42,9 @@ def season(day: float, start: float, stop: float, ramp: float = 30.0) -> float:
 
 
 def network_row(day: int) -> list[float]:
-    """time [d], outdoor temperature [degC], heat demand [kW], return temperature [degC], flows [kg/s]."""
+    """time [d], outdoor temperature [degC], plants' loop flow [kg/s]."""
     t_out = 8.9 - 9.5 * math.cos(2 * math.pi * (day - 15) / DAYS)
-    demand = Q_DHW + H * max(0.0, 15.0 - t_out)
-    t_return = 52.5 + 2.5 * math.cos(2 * math.pi * (day - 15) / DAYS)
-    network_flow = demand * 1e3 / (CP * (T_SUPPLY - t_return))
-    return [day, t_out, demand, t_return, network_flow, PLANT_FLOW]
+    return [day, t_out, PLANT_FLOW]
 
 
 def feed_row(day: int) -> list[float]:
@@ -74,14 +60,13 @@ def write(name: str, header: str, rows: list[list[float]]) -> None:
 
 
 def main() -> None:
-    """Write kahla_network.csv and kahla_feed.csv (the last day repeats day 0: a periodic year)."""
+    """Write kahla_site.csv and kahla_feed.csv (the last day repeats day 0: a periodic year)."""
     days = list(range(DAYS)) + [DAYS]
     network = [network_row(d % DAYS) for d in days]
     feed = [feed_row(d % DAYS) for d in days]
     for rows in (network, feed):
         rows[-1][0] = DAYS
-    write("kahla_network.csv", "time [d],outdoor_temperature [degC],heat_demand [kW],return_temperature [degC],"
-          "network_flow [kg/s],plant_flow [kg/s]", network)
+    write("kahla_site.csv", "time [d],outdoor_temperature [degC],plant_flow [kg/s]", network)
     write("kahla_feed.csv", "time [d],digester_feed_flow [m3/d],digester_feed_cod [kg/m3],"
           "pyrolysis_dry_feed [kg/h],pyrolysis_feed_moisture", feed)
 

@@ -1,8 +1,8 @@
 """The example systems of examples/, run through the kreislauf command line.
 
 Kahla (examples/kahla.toml): a grass digester feeding a CHP, a pyrolysis reactor for woody green waste,
-both heating a buffer tank that supplies a local network. The short run checks the plant against published numbers and
-conservation laws computed from the results themselves (not from the ledger's own report); the
+both heating a buffer tank that supplies a local network. The short run checks the plant against
+published numbers and conservation laws computed from the results themselves (not from the ledger's own report); the
 full year is slow-marked.
 """
 
@@ -130,28 +130,31 @@ def test_kahla_chp_efficiencies_lie_in_the_published_part_load_range(kahla_days)
     assert electricity + heat <= fuel
 
 
-def network_heat(data: dict[str, np.ndarray]) -> np.ndarray:
-    """Heat the network takes from the top of the tank (W), from the recorded flow and temperatures."""
-    lift = data["store.top_temperature"] - data["network.return_temperature"]
-    return data["network.network_flow"] * CP_WATER * lift
-
-
-def test_kahla_plants_heat_the_network_through_the_tank_within_its_demand(kahla_days):
+def test_kahla_plants_heat_the_network_through_the_tank(kahla_days):
     _, data, _ = kahla_days
+    plants = 0.0
     for plant, port, heat in (("chp", "water", "heat_to_water"), ("pyrolysis", "loop", "heat_to_loop")):
         delivered = -(data[f"{plant}.{port}_outlet_energy"][-1] + data[f"{plant}.{port}_inlet_energy"][-1])
         assert delivered > 0
         # the counters integrate the delivered power: its mean over the run, within the step's change
         assert delivered / (3 * DAY) == pytest.approx(data[f"{plant}.{heat}"][1:].mean(), rel=1e-2)
-    to_network = -(data["store.discharge_outlet_energy"][-1] + data["store.discharge_inlet_energy"][-1])
-    assert to_network > 0
-    # the network draws the flow that would carry its demand at 95 degC, the hottest the loop gets, so it
-    # never takes more than the demand (to 1e-3: the daily columns are interpolated separately)
+        plants += delivered
     assert np.all(data["chp.water_outlet_temperature"][1:] <= T_LOOP_MAX + 1e-9)
     assert np.all(data["pyrolysis.loop_outlet_temperature"][1:] <= T_LOOP_MAX + 1e-9)
-    assert np.all(network_heat(data)[1:] <= data["network.heat_demand"][1:] * (1 + 1e-3))
-    assert to_network < np.sum(np.diff(data["time"]) * data["network.heat_demand"][1:])
-    # in January the network takes more than the plants make: the tank's top stays below 95 degC
+    # what the tank hands over reaches the consumers: the network stores nothing, so the consumers' heat
+    # equals the tank's supply minus its return, up to the two network bonds' residuals
+    from_tank = -(data["store.discharge_outlet_energy"][-1] + data["store.discharge_inlet_energy"][-1])
+    consumers = -data["network.consumers_energy"][-1]
+    bonds = sum(abs(data[f"bond:{b}:residual"].sum())
+                for b in ("store.discharge_outlet->network.supply", "network.return_stream->store.discharge_inlet"))
+    assert abs(consumers - from_tank) <= bonds + 1e-9 * from_tank
+    # in January the demand exceeds the plants' 430 kW: the network takes all they make (the tank, starting
+    # at 60 degC, gives up a few per cent of it from its store) and the peak boiler's share is left unmet
+    assert consumers == pytest.approx(plants, rel=0.05)
+    demand = data["network.heat_demand"][1:]
+    assert np.all(data["network.heat_delivered"][1:] <= demand)
+    late = data["time"][1:] > DAY  # once the tank's start-up heat is spent
+    assert np.all(data["network.unmet_demand"][1:][late] > 0.5 * demand[late])
     assert np.all(data["store.top_temperature"] < T_LOOP_MAX)
 
 
@@ -183,9 +186,9 @@ def test_kahla_full_year_runs_closes_its_balance_and_plots(tmp_path):
     # the grass season raises the gas: more electricity in July than in January
     day = (data["time"] // DAY).astype(int)
     assert data["chp.electrical_power"][day == 190].mean() > 1.2 * data["chp.electrical_power"][day == 15].mean()
-    # the network never takes more than its demand (to 1e-3: the daily columns are interpolated separately)
-    assert np.all(network_heat(data)[1:] <= data["network.heat_demand"][1:] * (1 + 1e-3))
-    # in summer the network takes only hot water: the tank fills and the pyrolysis heat leaves with the flue gas
+    # in summer the network takes only hot water, which the tank covers: it fills, and the pyrolysis heat
+    # leaves with the flue gas
+    assert data["network.unmet_demand"][day == 190].max() < 1e-3 * data["network.heat_demand"][day == 190].min()
     assert data["store.top_temperature"][day == 190].min() > data["store.top_temperature"][day == 15].max()
     assert data["pyrolysis.flue_gas_loss"][day == 190].mean() > 4 * data["pyrolysis.flue_gas_loss"][day == 15].mean()
     plotted = kreislauf("plot", out)
