@@ -98,3 +98,44 @@ def test_a_device_fault_stops_the_run_with_every_earlier_result_on_disk(tmp_path
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["status"] == "failed" and "exception 04" in summary["error"]
     assert summary["time_reached_s"] == 10 * 3600.0
+
+
+def test_a_held_device_fault_is_reported_in_the_run_summary(tmp_path, hx_fmu, proxy_factory):
+    """Under the hold policy the run goes on with the last good values; summary.json names every fault
+    with its time, point and the action taken, and the results hold every step."""
+    import json
+
+    from kreislauf.fmu import FmuComponent
+    from kreislauf.hil import DeviceServer, load_register_map
+    from kreislauf.results import read_results
+
+    server = DeviceServer(FmuComponent(hx_fmu), load_register_map(BENCH / "heat_exchanger_map.toml")).start()
+    try:
+        proxy = proxy_factory(server.port)
+        replies = []
+
+        def fail_reads_11_to_13(pdu: bytes) -> bytes:
+            if pdu[0] == 0x04:
+                replies.append(pdu)
+                if 11 < len(replies) <= 13:
+                    return bytes([0x84, 0x04])
+            return pdu
+
+        proxy.rewrite(fail_reads_11_to_13, n=10**6)
+        text = (BENCH / "heat_exchanger_bench.toml").read_text()
+        text = text.replace('map = "heat_exchanger_map.toml"', f'map = "{BENCH / "heat_exchanger_map.toml"}"')
+        text = text.replace('policy = "stop"', 'policy = "hold", hold_time = 36000.0')
+        text = text.replace('stop = "2d"', 'stop = "1d"')
+        (tmp_path / "system.toml").write_text(text.replace("port = 5020", f"port = {proxy.port}"))
+        load(tmp_path / "system.toml").run(out_dir=tmp_path / "out", progress=False)
+    finally:
+        server.stop()
+    results = read_results(tmp_path / "out" / "results.parquet")
+    assert len(results["time"]) == 25  # t = 0 and all 24 steps
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["status"] == "ok"
+    *held, recovered = summary["faults"]
+    assert [f["time_s"] for f in held] == [10 * 3600.0, 11 * 3600.0]
+    assert all(f["component"] == "exchanger" and f["point"] and f["kind"] == "exception" for f in held)
+    assert all(f["action"].startswith("hold last values") for f in held)
+    assert (recovered["time_s"], recovered["kind"]) == (12 * 3600.0, "recovered")
