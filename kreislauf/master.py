@@ -554,9 +554,13 @@ class Master:
         else:
             self.components[i].set_inputs(dict(zip(self.in_names[i], values, strict=False)))
 
-    def _read(self, i: int) -> None:
+    def _outputs(self, i: int) -> np.ndarray:
+        """Component ``i``'s outputs, through its fast-path getter when it has one."""
         getter = self._getters[i]
-        self.y[self.y_slices[i]] = getter() if getter is not None else self.components[i].get_outputs(self.out_names[i])
+        return getter() if getter is not None else self.components[i].get_outputs(self.out_names[i])
+
+    def _read(self, i: int) -> None:
+        self.y[self.y_slices[i]] = self._outputs(i)
 
     def _bind_fast_paths(self) -> None:
         """Use a component's ``input_setter(names)`` / ``output_getter(names)`` when it offers them
@@ -593,7 +597,7 @@ class Master:
                 values = values * self._factor[i] + self._offset[i]
             self._set(i, values.tolist(), t)
         if i in self._pending:
-            self._pending[i] = self.components[i].get_outputs(self.out_names[i])
+            self._pending[i] = self._outputs(i)
         else:
             self._read(i)
 
@@ -705,7 +709,7 @@ class Master:
         if self.rate[i] == 1:
             self._read(i)
             return
-        self._pending[i] = self.components[i].get_outputs(self.out_names[i])
+        self._pending[i] = self._outputs(i)
         self._expose(i, n, t, h, stop)
 
     def _expose(self, i: int, n: int, t: float, h: float, stop: float) -> None:
@@ -723,15 +727,14 @@ class Master:
             self._apply_conserving(u, h)
         values = u.tolist()
         if not self._multirate:
-            y, getters = self.y, self._getters
-            for i, comp, sl, names, y_sl in self._stepping:
+            y, outputs = self.y, self._outputs
+            for i, comp, sl, _names, y_sl in self._stepping:
                 if sl is not None:
                     self._set(i, values[sl], t)
                 outcome = comp.do_step(t, h)
                 if outcome.status is not StepStatus.OK:
                     self._step_failed(i, outcome, t, h)
-                getter = getters[i]
-                y[y_sl] = getter() if getter is not None else comp.get_outputs(names)
+                y[y_sl] = outputs(i)
             return
         for i in range(len(self.components)):
             dt = self._dt(i, n, t, h, stop)
