@@ -46,6 +46,7 @@ import pyarrow.parquet as pq
 from kreislauf import units as _units
 from kreislauf.results import read_metadata
 from kreislauf.system import DurationError, parse_duration
+from kreislauf.units import DAY, HOUR, MINUTE
 
 __all__ = [
     "FAMILIES",
@@ -80,8 +81,7 @@ FAMILIES: dict[str, tuple[str, str]] = {
 }
 """Quantity family -> (figure title, SI unit of the values)."""
 
-_BIN_LADDER = (60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 3 * 3600.0, 6 * 3600.0, 12 * 3600.0, 86400.0, 7 * 86400.0)
-_DAY = 86400.0
+_BIN_LADDER = (60.0, 300.0, 900.0, 1800.0, HOUR, 2 * HOUR, 3 * HOUR, 6 * HOUR, 12 * HOUR, DAY, 7 * DAY)
 _J_PER_KWH = 3.6e6
 _KIND_LABELS = {"heat": "heat", "fluid": "enthalpy", "electrical": "electricity", "chemical": "chemical energy"}
 _KIND_COLOURS = {"heat": "#d62728", "fluid": "#1f77b4", "electrical": "#e6b800", "chemical": "#8c564b"}
@@ -354,7 +354,7 @@ def _scaled(family: str, peak: float) -> tuple[str, float, float]:
         for unit, f, least in (("GWh", 3.6e12, 3.6e13), ("MWh", 3.6e9, 3.6e9), ("kWh", 3.6e6, 3.6e6)):
             if peak >= least:
                 return unit, 1.0 / f, 0.0
-        return "Wh", 1.0 / 3600.0, 0.0
+        return "Wh", 1.0 / HOUR, 0.0
     if family == "fouling" and peak > 0:
         exponent = math.floor(math.log10(peak))
         if exponent < -1:
@@ -385,9 +385,9 @@ def _epoch(meta: Mapping[str, Any], path: Path) -> np.datetime64 | None:
 
 
 def _time_axis(window: _Window) -> tuple[str, float]:
-    if window.t1 - window.t0 <= 2 * _DAY:
-        return "time (h)", 3600.0
-    return "time (d)", _DAY
+    if window.t1 - window.t0 <= 2 * DAY:
+        return "time (h)", HOUR
+    return "time (d)", DAY
 
 
 def _palette(components: Sequence[str]) -> dict[str, tuple[float, float, float]]:
@@ -606,7 +606,7 @@ def _plot_family(
 
 
 def _duration_text(seconds: float) -> str:
-    for unit, f in (("week", 7 * _DAY), ("day", _DAY), ("h", 3600.0), ("min", 60.0)):
+    for unit, f in (("week", 7 * DAY), ("day", DAY), ("h", HOUR), ("min", MINUTE)):
         if seconds >= f and (seconds / f) == round(seconds / f):
             value = int(round(seconds / f))
             return f"1 {unit}" if value == 1 else f"{value} {unit}{'s' if unit in ('week', 'day') else ''}"
@@ -1055,10 +1055,10 @@ def plot_sankey(data: SankeyData, path: str | os.PathLike[str]) -> Path:
     fig.set_size_inches(fig_w, 7.5 * (1.1 - bottom) / 1.18)
     ax.axis("off")
     residual = sum(link.sent - link.received for link in data.links if link.bond is not None)
-    if data.stop - data.start <= 2 * _DAY:
+    if data.stop - data.start <= 2 * DAY:
         period = f"hour {data.start / 3600:.4g} to {data.stop / 3600:.4g}"
     else:
-        period = f"day {data.start / _DAY:.4g} to {data.stop / _DAY:.4g}"
+        period = f"day {data.start / DAY:.4g} to {data.stop / DAY:.4g}"
     title = f"Energy flows{' — ' + data.system if data.system else ''}, {period}"
     if not box:
         ax.text(

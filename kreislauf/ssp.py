@@ -111,15 +111,13 @@ class _UnitDef:
 
 def _kreislauf_unit(name: str) -> _UnitDef | None:
     """The definition of a unit kreislauf knows (:data:`kreislauf.units.UNITS`), else None."""
-    from kreislauf.models.units import UnknownUnitError, dimension
-
     entry = units.UNITS.get(name)
     if entry is None:
         return None
     base, factor, offset = entry
     try:
-        dims = dimension("K" if base == "deltaK" else base)
-    except UnknownUnitError:
+        dims = units.dimension("K" if base == "deltaK" else base)
+    except units.UnknownUnitError:
         return None
     exps = [0] * len(_SSP_BASE_UNITS)
     for model_index, ssp_index in enumerate(_FROM_MODEL_ORDER):

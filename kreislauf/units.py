@@ -9,18 +9,47 @@ so converting ``value`` from unit ``a`` to unit ``b`` (same base) is
 ``value * (f_a / f_b) + (o_a - o_b) / f_b``. Temperatures carry an offset (``degC``, ``degF``);
 every other unit is a pure scale. ``None`` and ``""`` mean "unknown" and are compatible with
 anything, with no conversion.
+
+The same module gives the SI dimension of a unit string (:func:`dimension`): models declare SI units
+only and are checked with it; SSP import uses it to compare a unit with a file's own definitions.
+The time constants :data:`MINUTE`, :data:`HOUR`, :data:`DAY` and :data:`YEAR` (365 d) are the ones
+every model and the master use.
 """
 
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass
 
-__all__ = ["Conversion", "UnitError", "UNITS", "conversion", "base_unit", "is_known"]
+__all__ = [
+    "BASE_UNITS",
+    "DAY",
+    "HOUR",
+    "MINUTE",
+    "UNITS",
+    "YEAR",
+    "Conversion",
+    "UnitError",
+    "UnknownUnitError",
+    "base_unit",
+    "conversion",
+    "dimension",
+    "is_known",
+]
+
+MINUTE = 60.0  # s
+HOUR = 3600.0  # s
+DAY = 86400.0  # s
+YEAR = 365 * DAY  # s: a year of 365 days, the period of every seasonal profile
 
 
 class UnitError(ValueError):
     """A unit is unknown, or two units measure different quantities."""
+
+
+class UnknownUnitError(UnitError):
+    """A unit string that is not a product of SI symbols, or cannot be parsed."""
 
 
 @dataclass(frozen=True)
@@ -40,8 +69,8 @@ class Conversion:
         return Conversion(self.factor * factor, self.offset * factor + offset)
 
 
-_HOUR = 3600.0
-_DAY = 86400.0
+_HOUR = HOUR
+_DAY = DAY
 
 # unit -> (base unit, factor, offset); the base units are SI
 UNITS: dict[str, tuple[str, float, float]] = {
@@ -163,3 +192,58 @@ def conversion(from_unit: str | None, to_unit: str | None) -> Conversion:
             "they measure different quantities"
         )
     return Conversion(f_a / f_b, (o_a - o_b) / f_b)
+
+
+# --------------------------------------------------------------------------------- SI dimensions
+# Exponents of (kg, m, s, K, A, mol) for each base or derived SI unit symbol.
+BASE_UNITS: dict[str, tuple[int, int, int, int, int, int]] = {
+    "1": (0, 0, 0, 0, 0, 0),
+    "kg": (1, 0, 0, 0, 0, 0),
+    "m": (0, 1, 0, 0, 0, 0),
+    "s": (0, 0, 1, 0, 0, 0),
+    "K": (0, 0, 0, 1, 0, 0),
+    "A": (0, 0, 0, 0, 1, 0),
+    "mol": (0, 0, 0, 0, 0, 1),
+    "N": (1, 1, -2, 0, 0, 0),
+    "Pa": (1, -1, -2, 0, 0, 0),
+    "J": (1, 2, -2, 0, 0, 0),
+    "W": (1, 2, -3, 0, 0, 0),
+    "V": (1, 2, -3, 0, -1, 0),
+}
+
+_FACTOR = re.compile(r"^([A-Za-z]+)(-?\d+)?$")
+
+
+def _parse_product(text: str, unit: str) -> list[int]:
+    exps = [0] * 6
+    if text in ("", "1"):
+        return exps
+    for factor in text.split("."):
+        match = _FACTOR.match(factor)
+        if not match or match.group(1) not in BASE_UNITS:
+            raise UnknownUnitError(
+                f"unit '{unit}': '{factor}' is not an SI unit symbol (known: {', '.join(sorted(BASE_UNITS))})"
+            )
+        power = int(match.group(2) or 1)
+        for i, e in enumerate(BASE_UNITS[match.group(1)]):
+            exps[i] += power * e
+    return exps
+
+
+def dimension(unit: str) -> tuple[int, ...]:
+    """The SI dimension of ``unit`` as exponents of (kg, m, s, K, A, mol).
+
+    Units follow the FMI / Modelica notation: SI symbols joined by ``.``, one optional ``/`` and
+    integer exponents after the symbol (``m2.K/W``, ``J/(kg.K)``). Raises :class:`UnknownUnitError`
+    for anything that is not a product of SI symbols, e.g. ``dimension("m2.K/W") == (-1, 0, 3, 1, 0, 0)``.
+    """
+    text = unit.strip()
+    if text.count("/") > 1:
+        raise UnknownUnitError(f"unit '{unit}': more than one '/'")
+    num, _, den = text.partition("/")
+    den = den.strip()
+    if den.startswith("(") and den.endswith(")"):
+        den = den[1:-1]
+    top = _parse_product(num.strip(), unit)
+    bottom = _parse_product(den, unit)
+    return tuple(a - b for a, b in zip(top, bottom, strict=True))

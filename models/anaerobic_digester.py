@@ -50,13 +50,13 @@ from __future__ import annotations
 import sympy as sp
 
 from kreislauf.models.declare import Model
+from kreislauf.units import DAY
 
 __all__ = ["ATMOSPHERE", "COD_PER_MOL_METHANE", "DAY", "METHANE_MOLAR_LHV", "NORMAL_MOLAR_VOLUME", "build"]
 
 TINY = 1e-200
 """A divisor at or below this counts as zero, so that no reciprocal overflows in the generated C."""
 
-DAY = 86400.0
 ATMOSPHERE = 101325.0
 METHANE_MOLAR_LHV = 802.3e3
 """Lower heating value of methane, J/mol."""

@@ -46,6 +46,7 @@ from __future__ import annotations
 import sympy as sp
 
 from kreislauf.models.declare import Model
+from kreislauf.units import HOUR
 
 __all__ = ["METHANE_LHV", "PART_LOAD_LINEAR", "PART_LOAD_QUADRATIC", "build"]
 
@@ -56,7 +57,6 @@ METHANE_LHV = 802.3e3 / 16.043e-3
 """Lower heating value of methane, J/kg (802.3 kJ/mol, 16.043 g/mol)."""
 PART_LOAD_LINEAR = 0.07375
 PART_LOAD_QUADRATIC = 0.05625
-HOUR = 3600.0
 
 
 def build() -> Model:

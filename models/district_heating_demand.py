@@ -34,11 +34,10 @@ import math
 import sympy as sp
 
 from kreislauf.models.declare import Model
+from kreislauf.units import DAY, HOUR, YEAR
 
 __all__ = ["BUILT_IN_YEAR", "DAY", "OUTDOOR_INPUT", "YEAR", "build"]
 
-DAY = 86400.0
-YEAR = 365 * DAY
 TWO_PI = 2 * math.pi
 OUTDOOR_INPUT = 1
 BUILT_IN_YEAR = 2
@@ -71,7 +70,7 @@ def build() -> Model:
                          description="built-in year: time of year of the coldest day")
     dt_d = m.parameter("daily_outdoor_amplitude", unit="K", start=4.0, min=0.0, max=20.0,
                        description="built-in year: daily amplitude")
-    t_warm = m.parameter("warmest_hour", unit="s", start=15 * 3600.0, min=0.0, max=DAY,
+    t_warm = m.parameter("warmest_hour", unit="s", start=15 * HOUR, min=0.0, max=DAY,
                          description="built-in year: time of day of the daily maximum")
     t_design = m.parameter("design_outdoor_temperature", unit="K", start=261.15, min=220.0, max=300.0,
                            description="outdoor temperature of the heating-curve design point")

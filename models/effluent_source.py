@@ -42,11 +42,10 @@ import math
 import sympy as sp
 
 from kreislauf.models.declare import T_REF, Model
+from kreislauf.units import DAY, HOUR, YEAR
 
 __all__ = ["DAY", "YEAR", "build"]
 
-DAY = 86400.0
-YEAR = 365 * DAY
 
 
 def build() -> Model:
@@ -69,7 +68,7 @@ def build() -> Model:
                       description="time of year of the annual temperature maximum (default 18 August)")
     a_d = m.parameter("daily_temperature_amplitude", unit="K", start=0.4, min=0.0, max=5.0,
                       description="amplitude of the daily temperature cycle")
-    t_d = m.parameter("warmest_time_of_day", unit="s", start=16 * 3600.0, min=0.0, max=DAY,
+    t_d = m.parameter("warmest_time_of_day", unit="s", start=16 * HOUR, min=0.0, max=DAY,
                       description="time of day of the daily temperature maximum")
     t_floor = m.parameter("minimum_temperature", unit="K", start=285.15, min=273.15, max=313.15,
                           description="lowest effluent temperature; the pattern is clipped below it")
@@ -77,11 +76,11 @@ def build() -> Model:
                          description="annual mean effluent mass flow (Jena: 14 000 m3/d)")
     a_1 = m.parameter("daily_flow_amplitude", unit="1", start=0.25, min=0.0, max=0.5,
                       description="relative amplitude of the daily flow cycle (first harmonic)")
-    t_1 = m.parameter("daily_flow_peak_time", unit="s", start=13 * 3600.0, min=0.0, max=DAY,
+    t_1 = m.parameter("daily_flow_peak_time", unit="s", start=13 * HOUR, min=0.0, max=DAY,
                       description="time of day of the first harmonic's flow maximum")
     a_2 = m.parameter("half_day_flow_amplitude", unit="1", start=0.10, min=0.0, max=0.5,
                       description="relative amplitude of the half-day flow cycle (second harmonic)")
-    t_2 = m.parameter("half_day_flow_peak_time", unit="s", start=10 * 3600.0, min=0.0, max=DAY / 2,
+    t_2 = m.parameter("half_day_flow_peak_time", unit="s", start=10 * HOUR, min=0.0, max=DAY / 2,
                       description="time of day of the second harmonic's first flow maximum")
     a_f = m.parameter("seasonal_flow_amplitude", unit="1", start=0.0, min=0.0, max=0.5,
                       description="relative amplitude of the annual flow cycle (0: none)")

@@ -50,6 +50,7 @@ import sympy as sp
 from sympy.codegen.cfunctions import expm1, log1p
 
 from kreislauf.models.declare import Model
+from kreislauf.units import DAY
 
 __all__ = ["COUNTERFLOW", "CROSSFLOW_UNMIXED", "PARALLEL_FLOW", "build", "effectiveness"]
 
@@ -57,7 +58,6 @@ COUNTERFLOW = 1
 PARALLEL_FLOW = 2
 CROSSFLOW_UNMIXED = 3
 NTU_CAP = 1e12
-DAY = 86400.0
 
 
 def effectiveness(ntu: sp.Expr, cr: sp.Expr, arrangement: sp.Expr) -> sp.Expr:
