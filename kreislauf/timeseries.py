@@ -25,7 +25,11 @@ describe the same instant of the cycle).
 A fluid port declared with ``fluid_ports`` turns a temperature and a mass-flow column into a stream
 that leaves the component: its power is ``-m_dot * c_p * (T - 273.15 K)`` (W, positive into the
 component, so negative for a source), and its energy counter is the exact integral of the
-interpolated power over each step, so the energy ledger can book what the data delivers.
+interpolated power over each step, so the energy ledger can book what the data delivers. Each such
+port has a heat-port twin ``<port>_boundary`` carrying the same enthalpy *into* the component from
+outside the system (the sewer, the catchment: wherever the measured stream comes from), so the time
+series conserves energy by itself: when the stream is bonded to another component, the twin is a
+boundary inflow of the system's energy balance, and the data does not create energy inside it.
 """
 
 from __future__ import annotations
@@ -181,12 +185,28 @@ class TimeSeries:
                                                        description=f"enthalpy flow into the component at {port}")
             self.variables[f"{port}_energy"] = Variable(f"{port}_energy", Causality.OUTPUT, unit="J",
                                                         description=f"energy into the component at {port}")
+            twin = f"{port}_boundary"
+            if twin in self._columns or twin in self.energy_ports or twin in (fluid_ports or {}):
+                raise TimeSeriesError(f"{path}: the name '{twin}' (the boundary twin of fluid port '{port}') is "
+                                      "already taken by a column or port")
+            self.energy_ports[twin] = EnergyPort(twin, PortKind.HEAT, f"{twin}_power", f"{twin}_energy")
+            self.variables[f"{twin}_power"] = Variable(
+                f"{twin}_power", Causality.OUTPUT, unit="W",
+                description=f"enthalpy of the stream leaving at {port}, entering from outside the system")
+            self.variables[f"{twin}_energy"] = Variable(
+                f"{twin}_energy", Causality.OUTPUT, unit="J",
+                description=f"energy entering from outside the system for the stream at {port}")
             self._ports.append((mcol, tcol, len(self._ports)))
         self.stored_energy = None
         self.cp = specific_heat
         self.output_dependencies: dict[str, list[str]] = {n: [] for n in self.variables}
         self._time = 0.0
         self._energy = np.zeros(len(self._ports))
+        # port name -> (slot of its stream, sign): a fluid port books the stream, its twin the opposite
+        self._port_slot: dict[str, tuple[int, float]] = {}
+        for slot, port in enumerate(fluid_ports or {}):
+            self._port_slot[port] = (slot, 1.0)
+            self._port_slot[f"{port}_boundary"] = (slot, -1.0)
 
     # ------------------------------------------------------------------ sampling
     def _local_time(self, t: float) -> float:
@@ -270,10 +290,12 @@ class TimeSeries:
         for k, n in enumerate(names):
             if n in self._columns:
                 out[k] = row[self._columns.index(n)]
-            elif n.endswith("_power") and n[:-6] in self.energy_ports:
-                out[k] = power[list(self.energy_ports).index(n[:-6])]
-            elif n.endswith("_energy") and n[:-7] in self.energy_ports:
-                out[k] = self._energy[list(self.energy_ports).index(n[:-7])]
+            elif n.endswith("_power") and n[:-6] in self._port_slot:
+                slot, sign = self._port_slot[n[:-6]]
+                out[k] = sign * power[slot]
+            elif n.endswith("_energy") and n[:-7] in self._port_slot:
+                slot, sign = self._port_slot[n[:-7]]
+                out[k] = sign * self._energy[slot]
             else:
                 raise ComponentError(self.name, "no such output", variable=n)
         return out

@@ -132,3 +132,39 @@ def test_inconsistent_time_columns_are_errors_naming_the_row(tmp_path, rows, mes
     path.write_text("\n".join(["time,heat [W]", *rows]) + "\n")
     with pytest.raises(TimeSeriesError, match=r"mixed.csv, " + message):
         TimeSeries("data", path)
+
+
+def test_a_bonded_stream_from_data_enters_the_balance_at_the_boundary(tmp_path, effluent):
+    """Measured effluent bonded into a heat exchanger: the time series books the stream's enthalpy as
+    entering from outside the system (the twin port ``outlet_boundary``), so every component conserves
+    energy and the system's imbalance is exactly the coupling residual of the bond (sign reversed)."""
+    from kreislauf.api import load
+
+    system = tmp_path / "plant.toml"
+    system.write_text(f"""
+connections = [
+    "effluent.temperature -> exchanger.wastewater_inlet_temperature",
+    "effluent.mass_flow -> exchanger.wastewater_mass_flow",
+]
+bonds = ["effluent.outlet -> exchanger.wastewater_inlet"]
+[master]
+step = "5min"
+stop = "2h"
+[components.effluent]
+python = "kreislauf.timeseries:TimeSeries"
+[components.effluent.arguments]
+file = "{effluent.as_posix()}"
+fluid_ports = {{ outlet = {{ mass_flow = "mass_flow", temperature = "temperature" }} }}
+[components.exchanger]
+model = "fouling_heat_exchanger"
+[components.exchanger.parameters]
+loop_mass_flow = 80.0
+loop_inlet_temperature = 278.15
+""")
+    result = load(system).run(out_dir=tmp_path / "out", progress=False)
+    balance = result.balance
+    rows = result.read(["effluent.outlet_energy", "effluent.outlet_boundary_energy"])
+    np.testing.assert_array_equal(rows["effluent.outlet_boundary_energy"], -rows["effluent.outlet_energy"])
+    # the boundary holds the data's inflow (~ -outlet energy) and the exchanger's outflows
+    assert balance.bond_residual != 0.0  # the held inputs differ from the exact integral of the data
+    assert abs(balance.imbalance + balance.bond_residual) <= 1e-9 * balance.scale
