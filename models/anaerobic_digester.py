@@ -50,7 +50,7 @@ from __future__ import annotations
 import sympy as sp
 
 from kreislauf.models.declare import Model
-from kreislauf.units import DAY
+from kreislauf.models.units import DAY
 
 __all__ = ["ATMOSPHERE", "COD_PER_MOL_METHANE", "DAY", "METHANE_MOLAR_LHV", "NORMAL_MOLAR_VOLUME", "build"]
 

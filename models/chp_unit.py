@@ -46,7 +46,7 @@ from __future__ import annotations
 import sympy as sp
 
 from kreislauf.models.declare import Model
-from kreislauf.units import HOUR
+from kreislauf.models.units import HOUR
 
 __all__ = ["METHANE_LHV", "PART_LOAD_LINEAR", "PART_LOAD_QUADRATIC", "build"]
 

@@ -34,7 +34,7 @@ import math
 import sympy as sp
 
 from kreislauf.models.declare import Model
-from kreislauf.units import DAY, HOUR, YEAR
+from kreislauf.models.units import DAY, HOUR, YEAR
 
 __all__ = ["BUILT_IN_YEAR", "DAY", "OUTDOOR_INPUT", "YEAR", "build"]
 

@@ -42,7 +42,7 @@ import math
 import sympy as sp
 
 from kreislauf.models.declare import T_REF, Model
-from kreislauf.units import DAY, HOUR, YEAR
+from kreislauf.models.units import DAY, HOUR, YEAR
 
 __all__ = ["DAY", "YEAR", "build"]
 

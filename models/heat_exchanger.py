@@ -50,7 +50,7 @@ import sympy as sp
 from sympy.codegen.cfunctions import expm1, log1p
 
 from kreislauf.models.declare import Model
-from kreislauf.units import DAY
+from kreislauf.models.units import DAY
 
 __all__ = ["COUNTERFLOW", "CROSSFLOW_UNMIXED", "PARALLEL_FLOW", "build", "effectiveness"]
 
