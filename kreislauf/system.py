@@ -54,6 +54,7 @@ __all__ = [
 ALGORITHMS = ("jacobi", "gauss-seidel", "iterative")
 LOOP_SOLVERS = ("newton", "fixed-point")
 OVERRUN_POLICIES = ("catch_up", "skip", "abort")
+NATIVE_MODES = ("auto", "on", "off")
 
 
 class DurationError(ValueError):
@@ -205,7 +206,10 @@ class MasterSettings:
     ``realtime`` paces the macro steps against the wall clock (``realtime_factor`` simulated seconds
     per wall second; ``overrun``: ``catch_up``, ``skip`` or ``abort`` when a step ends after the next
     deadline; ``spin`` busy-waits the last seconds of each wait for precision); the run report then
-    holds lateness p50/p99/max, overruns and the achieved real-time factor.
+    holds lateness p50/p99/max, overruns and the achieved real-time factor. ``native``: ``auto``
+    steps an all-FMU fixed-step Jacobi or Gauss–Seidel system in compiled C (kreislauf.native) when
+    it can, else in Python; ``on`` requires the native path (an error lists why it cannot run);
+    ``off`` always steps in Python.
     """
 
     algorithm: str = "jacobi"
@@ -228,6 +232,7 @@ class MasterSettings:
     realtime_factor: float = 1.0
     overrun: str = "catch_up"
     spin: float = 0.0
+    native: str = "auto"
 
 
 @dataclass
@@ -399,6 +404,11 @@ def _parse_master(master: Any, settings: MasterSettings, source: _Source, proble
                 problem(f"[master] extrapolation is the order of input extrapolation: 0 or 1, not {value!r}", line)
             else:
                 settings.extrapolation = int(value)
+        elif key == "native":
+            if value not in NATIVE_MODES:
+                problem(f"[master] native '{value}' is not one of {', '.join(NATIVE_MODES)}", line)
+            else:
+                settings.native = value
         elif key == "overrun":
             if value not in OVERRUN_POLICIES:
                 problem(f"[master] overrun '{value}' is not one of {', '.join(OVERRUN_POLICIES)}", line)
