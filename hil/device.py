@@ -185,18 +185,32 @@ def _derived_variable(point: Point) -> Variable:
 class ModbusDevice:
     """A :class:`~kreislauf.component.Component` whose values live in a Modbus TCP device.
 
-    ``register_map`` says which registers carry which variable. ``variables`` (e.g. those of the
-    component the device stands in for) supply causality, type and ranges; without them they are
-    derived from the map (writable points are inputs, the others outputs), or taken from
-    ``fallback`` (a Component with the same variables). With ``policy="fallback"`` the fallback is
-    stepped with the same inputs in the shadow and takes over when the device fails. ``hold_time`` (simulated s)
-    bounds the ``hold`` policy. A device's outputs are those it reported in the last exchange, after
-    the step: none depends directly on an input set for the next step, so ``output_dependencies``
-    is empty for every output (a system file can declare a direct dependency where a real device
-    has one). When several read-only points carry one variable, its value comes
-    from the first of them in the map. Without ``energy_ports`` the device takes the fallback's
-    energy ports (and stored energy) whose variables the map carries. ``clock`` is the wall clock
-    (for the rate limit, heartbeat and fault time stamps).
+    ``register_map`` says which registers carry which variable.
+
+    ``interface`` is the component the device replaces (the FMU of the model it stands in for): the
+    device then *is* that component as far as the master can tell. It exposes the interface's
+    parameters and those of its inputs and outputs that the map carries, with the interface's names,
+    units, causality and ranges; the interface's energy ports and stored energy whose variables the
+    map carries; and, in lock step, the interface's output dependencies among the served variables.
+    The interface is also the fallback (unless ``fallback`` names another component). Every point's
+    variable must be one of the interface's, in the same unit (:meth:`RegisterMap.binding_problems`).
+
+    Without an interface, ``variables`` (e.g. those of the component the device stands in for)
+    supply causality, type and ranges; without them they are derived from the map (writable points
+    are inputs, the others outputs), or taken from ``fallback`` (a Component with the same variables),
+    whose energy ports (and stored energy) the map carries are kept unless ``energy_ports`` is given.
+
+    With ``policy="fallback"`` the fallback is stepped with the same inputs in the shadow and takes
+    over when the device fails. ``hold_time`` (simulated s) bounds the ``hold`` policy. When several
+    read-only points carry one variable, its value comes from the first of them in the map.
+    ``clock`` is the wall clock (for the rate limit, heartbeat and fault time stamps).
+
+    Feedthrough: a device's outputs are those it reported in its last exchange. In lock step with an
+    interface that declares output dependencies, inputs set after a step (the master's refresh at the
+    communication point) are written without a trigger when the outputs are next asked for, and the
+    outputs read again: the device server re-evaluates its component's outputs for them, as an FMU
+    does at a communication point (:attr:`refreshes` counts these exchanges). Otherwise no output
+    depends directly on an input (a system file can still declare one with ``output_dependencies``).
     """
 
     can_rollback = False
@@ -212,6 +226,7 @@ class ModbusDevice:
         policy: FaultPolicy | str = FaultPolicy.STOP,
         hold_time: float = 5.0,
         fallback: Component | None = None,
+        interface: Component | None = None,
         variables: Mapping[str, Variable] | None = None,
         energy_ports: Mapping[str, EnergyPort] | None = None,
         stored_energy: str | None = None,
@@ -228,36 +243,51 @@ class ModbusDevice:
         if not (math.isfinite(hold_time) and hold_time >= 0):
             raise ValueError(f"device '{name}': hold_time must be >= 0 s, got {hold_time!r}")
         self.hold_time = hold_time
+        if fallback is None:
+            fallback = interface
         if self.policy is FaultPolicy.FALLBACK and fallback is None:
             raise ValueError(f"device '{name}': policy 'fallback' needs a fallback component")
         self.fallback = fallback
+        self.interface = interface
         self._shadow = self.policy is FaultPolicy.FALLBACK
         self.timeout = settings.timeout if timeout is None else timeout
         self._clock = clock
 
         mapped = [p for p in register_map.points.values() if p.variable is not None]
-        source = variables if variables is not None else (fallback.variables if fallback is not None else None)
-        if source is not None:
-            register_map.bind(source, name)
-            self.variables = {p.variable: source[p.variable] for p in mapped}
-        else:
-            self.variables = {}
-            for point in mapped:
-                if point.variable not in self.variables or point.writable:
-                    self.variables[point.variable] = _derived_variable(point)
-        carried = {p.variable for p in mapped}
-        if energy_ports is None and fallback is not None:
-            # standing in for the fallback: keep those of its ports whose variables the map carries
-            energy_ports = {
-                k: port for k, port in fallback.energy_ports.items() if {port.power, port.energy} <= carried
+        served = {p.variable for p in mapped}
+        self.served = frozenset(served)
+        lock_step = settings.trigger is not None
+        if interface is not None:
+            register_map.bind(interface.variables, name)
+            self.variables = {
+                n: v for n, v in interface.variables.items() if n in served or v.causality is Causality.PARAMETER
             }
-            if stored_energy is None and fallback.stored_energy in carried:
-                stored_energy = fallback.stored_energy
+            energy_ports = {
+                k: port for k, port in interface.energy_ports.items() if {port.power, port.energy} <= served
+            }
+            stored_energy = interface.stored_energy if interface.stored_energy in served else None
+            self.output_dependencies = self._served_dependencies(interface, served, lock_step)
+        else:
+            source = variables if variables is not None else (fallback.variables if fallback is not None else None)
+            if source is not None:
+                register_map.bind(source, name)
+                self.variables = {p.variable: source[p.variable] for p in mapped}
+            else:
+                self.variables = {}
+                for point in mapped:
+                    if point.variable not in self.variables or point.writable:
+                        self.variables[point.variable] = _derived_variable(point)
+            if energy_ports is None and fallback is not None:
+                # standing in for the fallback: keep those of its ports whose variables the map carries
+                energy_ports = {
+                    k: port for k, port in fallback.energy_ports.items() if {port.power, port.energy} <= served
+                }
+                if stored_energy is None and fallback.stored_energy in served:
+                    stored_energy = fallback.stored_energy
+            self.output_dependencies = {n: [] for n, v in self.variables.items() if v.causality is Causality.OUTPUT}
         self.energy_ports = dict(energy_ports or {})
         self.stored_energy = stored_energy
-        self.output_dependencies: dict[str, list[str]] = {
-            n: [] for n, v in self.variables.items() if v.causality is Causality.OUTPUT
-        }
+        self._feedthrough = any(self.output_dependencies.values())
         self._primary: dict[str, Point] = {}
         for point in mapped:
             self._primary.setdefault(point.variable, point)
@@ -269,7 +299,7 @@ class ModbusDevice:
         self._time_point = register_map.points.get(settings.time) if settings.time else None
         readable = list(self._read_points) + ([self._time_point] if self._time_point else [])
         self._read_spans = plan_spans(readable, settings.max_read_registers)
-        self._names = sorted(self.variables)
+        self._names = sorted(served)
         self._index = {n: i for i, n in enumerate(self._names)}
         self._read_plan = [
             (
@@ -287,6 +317,10 @@ class ModbusDevice:
 
         self.faults: list[DeviceFault] = []
         self.exchanges = 0
+        self.refreshes = 0
+        self._sent: dict[str, float] = {}
+        self._dirty = False
+        self._time_now = 0.0
         self.requests = 0
         self.fallen_back = False
         self._client: ModbusTcpClient | None = None
@@ -310,19 +344,33 @@ class ModbusDevice:
     def setup(self, start: float, stop: float | None, parameters: Mapping[str, float]) -> None:
         """Connect, write the parameters that the map carries, and read the outputs once.
 
-        A parameter that no writable point carries raises :class:`ComponentError`. The first read
-        fills the outputs so that :meth:`get_outputs` works before the first step. Inputs are written
-        from the first :meth:`set_inputs` on; an input never set keeps the device's own value (as an
-        unconnected FMU input keeps its start value) and reads as NaN.
+        With an interface, ``parameters`` (a system file's ``parameters`` table) configure the
+        fallback; those that a writable point carries (the interface's parameters, or constant
+        inputs) are also written to the device here. A name that is none of the interface's
+        parameters or inputs raises :class:`ComponentError`. Without an interface every parameter must
+        be carried by a writable point of a parameter. The first read fills the outputs so that
+        :meth:`get_outputs` works before the first step. Inputs are written from the first
+        :meth:`set_inputs` on; an input never set keeps the device's own value (as an unconnected FMU
+        input keeps its start value) and reads as NaN.
         """
-        for key in parameters:
+        written = {}
+        for key, value in parameters.items():
             point = self._input_points.get(key)
-            if point is None or self.variables[key].causality is not Causality.PARAMETER:
+            if self.interface is not None:
+                variable = self.interface.variables.get(key)
+                if variable is None or variable.causality not in (Causality.PARAMETER, Causality.INPUT):
+                    raise ComponentError(self.name, "not a parameter or input of the device's interface", key)
+                if point is not None:
+                    written[key] = value
+            elif point is None or self.variables[key].causality is not Causality.PARAMETER:
                 raise ComponentError(self.name, "no writable point of the register map carries this parameter", key)
-        self._check_inputs(parameters)
-        self._pending = dict(parameters)
+            else:
+                written[key] = value
+        self._check_inputs(written)
+        self._pending = dict(written)
         self._set_up = True
         self._start = start
+        self._time_now = start
         if self._shadow:
             self.fallback.setup(start, stop, parameters)
         try:
@@ -340,6 +388,9 @@ class ModbusDevice:
         """Queue inputs for the next exchange; each must be an input and within its point's range."""
         self._check_inputs(values)
         self._pending.update(values)
+        if not self._dirty:
+            sent = self._sent
+            self._dirty = any(sent.get(k) != v for k, v in values.items())
         if self._shadow:
             self.fallback.set_inputs(values)
 
@@ -365,7 +416,11 @@ class ModbusDevice:
             self._time_known = False
             if fault.reconnect:
                 self._disconnect()
-            return self._on_fault(t, dt, fault, shadow)
+            outcome = self._on_fault(t, dt, fault, shadow)
+            if outcome.ok:
+                self._time_now = t + dt
+            return outcome
+        self._time_now = t + dt
         self._last_exchange = self._clock()
         self.exchanges += 1
         if self._fault_since is not None:
@@ -374,7 +429,14 @@ class ModbusDevice:
         return StepOutcome(StepStatus.OK, t + dt)
 
     def get_outputs(self, names: Sequence[str]) -> np.ndarray:
-        """The last values read (or the fallback's, after a fall-back), in the order of ``names``."""
+        """The last values read (or the fallback's, after a fall-back), in the order of ``names``.
+
+        With feedthrough (see the class docstring), inputs set since the last exchange are first
+        written and the outputs read again (no step); a fault there follows the policy as in a step,
+        and under ``stop`` raises :class:`ComponentError` naming the point.
+        """
+        if self._dirty and self._feedthrough and not self.fallen_back:
+            self._refresh()
         if self.fallen_back:
             return self.fallback.get_outputs(names)
         key = tuple(names)
@@ -416,6 +478,61 @@ class ModbusDevice:
             self.fallback.close()
 
     # ------------------------------------------------------------------ helpers
+
+    @staticmethod
+    def _served_dependencies(interface: Component, served: set[str], lock_step: bool) -> dict[str, list[str]]:
+        """The interface's output dependencies among the served variables (lock step only).
+
+        An interface that declares none has every output depend on every input (the master's rule).
+        """
+        outputs = [n for n, v in interface.variables.items() if v.causality is Causality.OUTPUT and n in served]
+        if not lock_step:
+            return {n: [] for n in outputs}
+        inputs = [n for n, v in interface.variables.items() if v.causality is Causality.INPUT and n in served]
+        declared = getattr(interface, "output_dependencies", None)
+        if declared is None:
+            return {n: list(inputs) for n in outputs}
+        return {n: [d for d in declared.get(n, []) if d in served] for n in outputs}
+
+    def _refresh(self) -> None:
+        """Write the inputs set since the last exchange (no trigger) and read the outputs again."""
+        t = self._time_now
+        wait = (
+            self.register_map.device.min_interval - (self._clock() - self._last_exchange)
+            if self._last_exchange is not None
+            else 0.0
+        )
+        if wait > 0:
+            time.sleep(wait)
+        try:
+            self._connect()
+            self._write(t, None)
+            self._read(t, None)
+        except _Fault as fault:
+            if fault.reconnect:
+                self._disconnect()
+            self._dirty = False  # the next step writes every input again
+            message = str(fault)
+            if self.policy is FaultPolicy.FALLBACK:
+                self.fallen_back = True
+                self._record(t, fault.point, fault.kind, message, f"fallback to '{self.fallback.name}'")
+                return
+            if self.policy is FaultPolicy.HOLD:
+                if self._fault_since is None:
+                    self._fault_since = t
+                held = t - self._fault_since
+                if held <= self.hold_time and self._have_values:
+                    self._record(
+                        t, fault.point, fault.kind, message, f"hold last values ({held:g} s of {self.hold_time:g} s)"
+                    )
+                    return
+            self._record(t, fault.point, fault.kind, message, "stop")
+            raise ComponentError(self.name, f"{fault.kind.value}: {message}", fault.point, t) from None
+        self._last_exchange = self._clock()
+        self.refreshes += 1
+        if self._fault_since is not None:
+            self._record(t, None, FaultKind.RECOVERED, "the device answers again", "continue")
+            self._fault_since = None
 
     def _plan_entry(self, point: Point, span: Span) -> tuple[Point, int, int, int, int]:
         """How a read point is handled: (point, start, end in the reply, role, variable index or -1)."""
@@ -565,6 +682,12 @@ class ModbusDevice:
             else:
                 self._call(what, span.points, client.write_registers, span.address, values)
         self._written_words.update(words)
+        pending = self._pending
+        for point in points:
+            if point.variable is not None:
+                self._sent[point.variable] = pending[point.variable]
+        if only is None:
+            self._dirty = False
 
     def _trigger_words(self, t: float, dt: float) -> tuple[int, ...]:
         trigger = self._trigger
@@ -704,7 +827,7 @@ DEVICE_OPTIONS = {
     "policy": "stop | hold | fallback (default stop)",
     "hold_time": "seconds the hold policy keeps the last values (default 5)",
     "timeout": "seconds per request (default: the map's)",
-    "fallback": "the component that takes over under policy fallback; built by the caller",
+    "fallback": "the component that takes over under policy fallback (default: the entry's model or fmu)",
 }
 
 
@@ -714,13 +837,16 @@ def device_from_options(
     base_dir: str | os.PathLike[str] = ".",
     *,
     fallback: Component | None = None,
+    interface: Component | None = None,
     variables: Mapping[str, Variable] | None = None,
 ) -> ModbusDevice:
     """Build the :class:`ModbusDevice` of a system-file entry ``device = {map = ..., host = ..., ...}``.
 
     ``options`` are the entry's keys (see :data:`DEVICE_OPTIONS`); the ``fallback`` option names a
-    component that the caller builds and passes as ``fallback``. Raises :class:`DeviceOptionsError`
-    for a bad option and :class:`~kreislauf.hil.registermap.RegisterMapError` for a bad map.
+    component that the caller builds and passes as ``fallback``. ``interface`` is the component the
+    entry describes beside the device (its ``model``/``fmu``), which the device stands in for and
+    falls back to. Raises :class:`DeviceOptionsError` for a bad option and
+    :class:`~kreislauf.hil.registermap.RegisterMapError` for a bad map.
     """
     for key in options:
         if key not in DEVICE_OPTIONS:
@@ -743,8 +869,10 @@ def device_from_options(
     policy = options.get("policy", "stop")
     if policy not in {p.value for p in FaultPolicy}:
         raise DeviceOptionsError(name, "policy", f"must be one of stop | hold | fallback, got {policy!r}")
-    if policy == FaultPolicy.FALLBACK.value and fallback is None:
-        raise DeviceOptionsError(name, "fallback", "policy 'fallback' needs a fallback component")
+    if policy == FaultPolicy.FALLBACK.value and fallback is None and interface is None:
+        raise DeviceOptionsError(
+            name, "fallback", "policy 'fallback' needs a fallback component (the entry's model or fmu)"
+        )
     numbers = {}
     for key, default in (("hold_time", 5.0), ("timeout", None)):
         value = options.get(key, default)
@@ -764,6 +892,7 @@ def device_from_options(
         policy=policy,
         hold_time=float(numbers["hold_time"]),
         fallback=fallback,
+        interface=interface,
         variables=variables,
         timeout=numbers["timeout"],
     )

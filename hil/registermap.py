@@ -218,37 +218,53 @@ class RegisterMap:
         return tuple(p for p in self.points.values() if p.variable == variable)
 
     def bind(self, variables: Mapping[str, Variable], component: str) -> None:
-        """Check the map against a component's variables; :class:`RegisterMapError` names the point.
+        """Check the map against a component's variables; raises the first of :meth:`binding_problems`."""
+        problems = self.binding_problems(variables, component)
+        if problems:
+            raise problems[0]
 
-        Every ``variable`` must exist, a point's ``unit`` (when both are given) must be the variable's,
-        and a writable point must carry an input or a parameter.
+    def binding_problems(self, variables: Mapping[str, Variable], component: str) -> list[RegisterMapError]:
+        """Every mismatch between the map and a component's variables, each naming its point.
+
+        Every ``variable`` must exist, a point's ``unit`` (when both are given) must be the variable's
+        (scale and offset convert the wire value into it), and a writable point must carry an input or
+        a parameter.
         """
         writable_causalities = (Causality.INPUT, Causality.PARAMETER)
+        problems = []
         for point in self.points.values():
             if point.variable is None:
                 continue
             variable = variables.get(point.variable)
             if variable is None:
-                raise RegisterMapError(
-                    self.source,
-                    f"variable '{point.variable}' is not a variable of component '{component}'"
-                    f"{_hint(point.variable, variables)}",
-                    point.name,
+                problems.append(
+                    RegisterMapError(
+                        self.source,
+                        f"variable '{point.variable}' is not a variable of component '{component}'"
+                        f"{_hint(point.variable, variables)}",
+                        point.name,
+                    )
                 )
+                continue
             if point.unit is not None and variable.unit is not None and point.unit != variable.unit:
-                raise RegisterMapError(
-                    self.source,
-                    f"unit '{point.unit}' differs from the unit '{variable.unit}' of '{point.variable}' in component "
-                    f"'{component}'; scale and offset convert the wire value to the variable's unit",
-                    point.name,
+                problems.append(
+                    RegisterMapError(
+                        self.source,
+                        f"unit '{point.unit}' differs from the unit '{variable.unit}' of '{point.variable}' in "
+                        f"component '{component}'; scale and offset convert the wire value to the variable's unit",
+                        point.name,
+                    )
                 )
             if point.writable and variable.causality not in writable_causalities:
-                raise RegisterMapError(
-                    self.source,
-                    f"access 'rw' needs an input or parameter, but '{point.variable}' of component "
-                    f"'{component}' is an {variable.causality.value}; use access = \"r\"",
-                    point.name,
+                problems.append(
+                    RegisterMapError(
+                        self.source,
+                        f"access 'rw' needs an input or parameter, but '{point.variable}' of component "
+                        f"'{component}' is an {variable.causality.value}; use access = \"r\"",
+                        point.name,
+                    )
                 )
+        return problems
 
 
 def _hint(name: str, names: Iterable[str]) -> str:

@@ -12,7 +12,9 @@ Two ways of advancing the component:
 - ``trigger`` (lock-step): a client writes the step size dt (s) to the map's trigger point; the
   server then takes the inputs from the image, advances the component from its current time by dt
   and publishes the outputs *before* it answers the write. One FC 16 can carry the inputs and the
-  trigger together when the trigger register follows them.
+  trigger together when the trigger register follows them. A write of inputs without the trigger
+  sets them on the component and publishes its outputs re-evaluated for them, without a step (as
+  an FMU at a communication point), so outputs that depend directly on inputs follow at once.
 
 Security by default: the server binds 127.0.0.1 unless given another host; a client may write only
 points with ``access = "rw"``, each completely and within its ``[min, max]`` (NaN never passes).
@@ -112,6 +114,7 @@ class ServerStats:
     malformed: int = 0
     refused_connections: int = 0
     steps: int = 0
+    refreshes: int = 0
     step_errors: list[str] = field(default_factory=list)
     watchdog_trips: int = 0
 
@@ -322,11 +325,7 @@ class DeviceServer:
 
     def _step(self, dt: float) -> None:
         """Inputs from the image -> component -> outputs into the image. Raises ComponentError."""
-        inputs = {point.variable: self._load(point) for point in self._inputs if point.name in self._written}
-        variables = self.component.variables
-        for point in self._inputs:
-            if point.name in self._written and variables[point.variable].type is not VariableType.REAL:
-                inputs[point.variable] = float(round(inputs[point.variable]))
+        inputs = self._image_inputs()
         try:
             self.component.set_inputs(inputs)
             outcome = self.component.do_step(self.time, dt)
@@ -343,6 +342,30 @@ class DeviceServer:
         self.time += dt
         self.stats.steps += 1
         self._publish()
+
+    def _refresh(self) -> None:
+        """Inputs from the image -> component, outputs re-evaluated into the image, no step.
+
+        In lock step this answers an input write without the trigger, as an FMU re-evaluates its
+        outputs when inputs are set at a communication point. Raises ComponentError.
+        """
+        try:
+            self.component.set_inputs(self._image_inputs())
+        except ComponentError:
+            raise
+        except Exception as exc:  # as in _step: a failing component is a device failure
+            raise ComponentError(self.component.name, f"{type(exc).__name__}: {exc}", time=self.time) from exc
+        self.stats.refreshes += 1
+        self._publish()
+
+    def _image_inputs(self) -> dict[str, float]:
+        """The inputs clients have written, as the component takes them (integers rounded)."""
+        inputs = {point.variable: self._load(point) for point in self._inputs if point.name in self._written}
+        variables = self.component.variables
+        for point in self._inputs:
+            if point.name in self._written and variables[point.variable].type is not VariableType.REAL:
+                inputs[point.variable] = float(round(inputs[point.variable]))
+        return inputs
 
     def _apply_safe_values(self) -> None:
         for point in self._inputs:
@@ -405,14 +428,18 @@ class DeviceServer:
         for offset, word in enumerate(values):
             image[address + offset] = word
         end = address + len(values)
+        inputs_written = False
         for point in self._inputs:
             if point.table is table and address <= point.address < end:
                 self._written.add(point.name)
+                inputs_written = True
         if self._heartbeat is not None and table is Table.HOLDING and address <= self._heartbeat.address < end:
             self._last_heartbeat = time.monotonic()
-        if self._trigger is not None and self.mode == "trigger" and table is Table.HOLDING:
-            if address <= self._trigger.address < end:
+        if self.mode == "trigger":
+            if table is Table.HOLDING and address <= self._trigger.address < end:
                 self._step(self._load(self._trigger))
+            elif inputs_written:
+                self._refresh()
         return None
 
     def _write_single(self, function: int, data: bytes) -> bytes:

@@ -131,7 +131,9 @@ class ComponentSpec:
     ``kind`` is ``"fmu"`` (``source`` is a path), ``"model"`` (a kreislauf model name, exported to
     an FMU on the fly), ``"python"`` (``"file.py:Factory"`` or ``"package.module:Factory"``,
     called as ``Factory(name=..., **arguments)``) or ``"device"`` (``options`` hold the device
-    settings).
+    settings). A device whose entry keeps its ``fmu``, ``model`` or ``python`` has that component as
+    its interface and fallback: ``interface_kind`` names which, ``source`` (and ``arguments``,
+    ``fmi_version``) describe it as they would without the device.
     """
 
     name: str
@@ -146,6 +148,7 @@ class ComponentSpec:
     line: int | None = None
     parameter_lines: dict[str, int | None] = field(default_factory=dict)
     output_dependencies: dict[str, list[str]] | None = None
+    interface_kind: str | None = None
 
 
 @dataclass
@@ -466,28 +469,39 @@ def _parse_components(components: Any, base_dir: Path, spec: SystemSpec, source:
                     source.line_of(f"{key} =") or line,
                     component=name,
                 )
-        kinds = [k for k in ("fmu", "model", "python", "device") if k in table]
-        if len(kinds) != 1:
+        kinds = [k for k in ("fmu", "model", "python") if k in table]
+        if len(kinds) > 1 or not kinds and "device" not in table:
             problem(
-                'give exactly one of fmu = "path", model = "name", python = "file.py:Class", '
-                f"device = {{...}} (found {', '.join(kinds) or 'none'})",
+                'give exactly one of fmu = "path", model = "name", python = "file.py:Class" '
+                "(a device = {...} may stand beside it as the device that replaces it) "
+                f"(found {', '.join(kinds) or 'none'})",
                 line,
                 component=name,
             )
             continue
-        kind = kinds[0]
-        value = table[kind]
+        kind = kinds[0] if kinds else "device"
+        value = table[kind] if kinds else None
         comp = ComponentSpec(name=name, kind=kind, source="", base_dir=base_dir, line=line)
-        if kind == "device":
-            if not isinstance(value, Mapping):
-                problem("device must be a table of device settings", line, component=name)
-                continue
-            comp.options = dict(value)
-        elif not isinstance(value, str):
+        if kinds and not isinstance(value, str):
             problem(f"{kind} must be a string", line, component=name)
             continue
-        else:
+        if kinds:
             comp.source = value
+        if "device" in table:
+            device = table["device"]
+            if not isinstance(device, Mapping):
+                problem("device must be a table of device settings", line, component=name)
+                continue
+            if kinds and "fallback" in device:
+                problem(
+                    f"device fallback: the entry's {kind} = '{value}' is already the device's interface and "
+                    "fallback; remove the device's fallback table",
+                    source.line_of("fallback", after=line) or line,
+                    component=name,
+                )
+                continue
+            comp.kind, comp.interface_kind = "device", kinds[0] if kinds else None
+            comp.options = dict(device)
         if kind == "fmu":
             fmu_path = Path(value) if Path(value).is_absolute() else base_dir / value
             if not fmu_path.is_file():
@@ -660,7 +674,9 @@ def validate(spec: SystemSpec, components: Mapping[str, Component]) -> list[Prob
         var = comp.variables.get(vname)
         if var is None:
             problem(
-                f"{role}: no variable called '{vname}'{_hint(vname, list(comp.variables))}",
+                f"{role}: {_unserved(comp, vname)}"
+                if _unserved(comp, vname)
+                else f"{role}: no variable called '{vname}'{_hint(vname, list(comp.variables))}",
                 line,
                 cname,
                 vname,
@@ -711,7 +727,7 @@ def validate(spec: SystemSpec, components: Mapping[str, Component]) -> list[Prob
             continue
         for pname, value in cspec.parameters.items():
             pline = cspec.parameter_lines.get(pname, cspec.line)
-            var = comp.variables.get(pname)
+            var = comp.variables.get(pname) or _interface_variables(comp).get(pname)
             if var is None:
                 problem(
                     f"no parameter called '{pname}'{_hint(pname, list(comp.variables))}",
@@ -757,6 +773,18 @@ def validate(spec: SystemSpec, components: Mapping[str, Component]) -> list[Prob
             comp = components.get(cname)
             if comp is None:
                 problem(f"{role}: no component called '{cname}'{_hint(cname, list(components))}", bond.line, cname)
+            elif port in _interface_ports(comp) and port not in comp.energy_ports:
+                interface_port = _interface_ports(comp)[port]
+                missing = [v for v in (interface_port.power, interface_port.energy) if v not in comp.served]
+                problem(
+                    f"{role}: the interface's energy port '{port}' needs its power '{interface_port.power}' and "
+                    f"energy counter '{interface_port.energy}' on the device, but no point of the register map "
+                    f"'{comp.register_map.source}' carries {' or '.join(repr(v) for v in missing)} "
+                    f'(add a point with variable = "{missing[0]}")',
+                    bond.line,
+                    cname,
+                    missing[0],
+                )
             elif port not in getattr(comp, "energy_ports", {}):
                 ports = list(getattr(comp, "energy_ports", {}))
                 problem(
@@ -776,7 +804,11 @@ def validate(spec: SystemSpec, components: Mapping[str, Component]) -> list[Prob
                 )
 
     for pattern in spec.outputs.variables:
-        if not _select_outputs([pattern], components):
+        endpoint = None if any(c in pattern for c in "*?[") else _split_endpoint(pattern)
+        unserved = _unserved(components[endpoint[0]], endpoint[1]) if endpoint and endpoint[0] in components else None
+        if unserved:
+            problem(f"[outputs] '{pattern}': {unserved}", spec.outputs.line, endpoint[0], endpoint[1])
+        elif not _select_outputs([pattern], components):
             problem(f"[outputs] pattern '{pattern}' matches no variable", spec.outputs.line)
 
     if spec.settings.order is not None:
@@ -791,6 +823,28 @@ def validate(spec: SystemSpec, components: Mapping[str, Component]) -> list[Prob
         if missing:
             problem(f"[master] order leaves out {', '.join(missing)}")
     return problems
+
+
+def _interface_variables(comp: Component) -> Mapping[str, Any]:
+    """The variables of the component a device stands in for (empty for anything else)."""
+    interface = getattr(comp, "interface", None)
+    return interface.variables if interface is not None else {}
+
+
+def _interface_ports(comp: Component) -> Mapping[str, Any]:
+    """The energy ports of the component a device stands in for (empty for anything else)."""
+    interface = getattr(comp, "interface", None)
+    return interface.energy_ports if interface is not None else {}
+
+
+def _unserved(comp: Component, vname: str) -> str | None:
+    """Why ``vname`` is missing from a device: a variable of its interface that its map does not carry."""
+    if vname not in _interface_variables(comp) or vname in getattr(comp, "served", ()):
+        return None
+    return (
+        f"'{vname}' is a variable of the device's interface, but no point of the register map "
+        f"'{comp.register_map.source}' carries it (add a point with variable = \"{vname}\")"
+    )
 
 
 def _select_outputs(patterns: Sequence[str], components: Mapping[str, Component]) -> list[tuple[str, str]]:
@@ -861,6 +915,8 @@ def make_component(spec: ComponentSpec, cache_dir: Path | None = None) -> Compon
         if accepts_base_dir and "base_dir" not in arguments:
             arguments["base_dir"] = spec.base_dir  # relative data files resolve against the system file
         return factory(name=spec.name, **arguments)
+    if spec.kind == "device" and spec.interface_kind is not None:
+        return _device_with_interface(spec, cache_dir)
     if spec.kind == "device":
         from kreislauf.hil import device_from_options
 
@@ -888,6 +944,44 @@ def make_component(spec: ComponentSpec, cache_dir: Path | None = None) -> Compon
     raise SystemFileError([_with(where, f"components of kind '{spec.kind}' cannot be built")])
 
 
+def _device_with_interface(spec: ComponentSpec, cache_dir: Path | None) -> Component:
+    """The device of an entry that keeps its ``model``/``fmu``/``python``: that component is the
+    device's interface and fallback. Every point of the map that does not fit the interface is a
+    :class:`Problem` naming the component and the point."""
+    from kreislauf.hil import RegisterMapError, device_from_options, load_register_map
+
+    interface = make_component(
+        ComponentSpec(
+            spec.name,
+            spec.interface_kind,
+            spec.source,
+            fmi_version=spec.fmi_version,
+            arguments=dict(spec.arguments),
+            base_dir=spec.base_dir,
+            line=spec.line,
+        ),
+        cache_dir,
+    )
+    try:
+        return device_from_options(spec.name, dict(spec.options), spec.base_dir, interface=interface)
+    except RegisterMapError as exc:
+        interface.close()
+        found = [exc]
+        map_path = Path(str(spec.options["map"]))
+        try:  # when the map itself is sound, list every point that does not fit the interface
+            register_map = load_register_map(map_path if map_path.is_absolute() else spec.base_dir / map_path)
+            found = register_map.binding_problems(interface.variables, spec.name) or found
+        except RegisterMapError:
+            pass
+        where = f"the interface ({spec.interface_kind} '{spec.source}')"
+        raise SystemFileError(
+            [Problem(f"device map does not fit {where}: {p}", None, spec.line, spec.name) for p in found]
+        ) from None
+    except BaseException:
+        interface.close()
+        raise
+
+
 def _with(problem: Problem, message: str) -> Problem:
     return Problem(message, problem.file, problem.line, problem.component, problem.variable)
 
@@ -912,7 +1006,7 @@ def check_system_file(path: str | os.PathLike[str], cache_dir: Path | None = Non
     components: dict[str, Component] = {}
     try:
         for name, cspec in spec.components.items():
-            if cspec.kind == "fmu" and not (
+            if "fmu" in (cspec.kind, cspec.interface_kind) and not (
                 Path(cspec.source).is_absolute() or (cspec.base_dir / cspec.source).is_file()
             ):
                 continue
