@@ -424,18 +424,26 @@ class FmuComponent:
             raise ComponentError(self.name, "do_step() needs setup() first (or the FMU is closed)", time=t)
         no_rollback = self._live_snapshots == 0
         if self.fmi_version == 2:
-            status = self._do_step(self._c, t, dt, int(no_rollback))
-            reached = t + dt
-            if status == 2:
-                reached = self._fmu.getRealStatus(2)
+            return self.step_outcome(self._do_step(self._c, t, dt, int(no_rollback)), t, dt)
+        f = self._flags
+        status = self._do_step(self._c, t, dt, no_rollback, *self._step_refs)
+        return self.step_outcome(status, t, dt, f[1].value, f[2].value, self._last.value)
+
+    def step_outcome(self, status: int, t: float, dt: float, terminate: bool = False,
+                     early_return: bool = False, last_successful_time: float | None = None) -> StepOutcome:
+        """The outcome of a doStep from ``t`` over ``dt`` that returned ``status`` (FMI 3: with its
+        ``terminateSimulation``, ``earlyReturn`` and ``lastSuccessfulTime``), with the FMU's logged
+        message; an OK step moves the component's time to ``t + dt``. :meth:`do_step` uses it, and so
+        does a master that calls doStep from C (:meth:`fmi_interface`)."""
+        if self.fmi_version == 2:
+            reached = self._fmu.getRealStatus(2) if status == 2 else t + dt
         else:
-            f = self._flags
-            status = self._do_step(self._c, t, dt, no_rollback, *self._step_refs)
-            reached = self._last.value if status == 2 or (status <= 1 and f[2].value) else t + dt
-            if status <= 1 and f[1].value:
+            late = status == 2 or (status <= 1 and early_return)
+            reached = last_successful_time if late and last_successful_time is not None else t + dt
+            if status <= 1 and terminate:
                 return StepOutcome(StepStatus.ERROR, reached,
                                    self.last_error() or "the FMU asked to terminate the simulation")
-            if status <= 1 and f[2].value and reached < t + dt:
+            if status <= 1 and early_return and reached < t + dt:
                 return StepOutcome(StepStatus.DISCARD, reached, "the FMU returned early")
         if status <= 1:
             self._time = t + dt
@@ -443,6 +451,25 @@ class FmuComponent:
         if status == 2:
             return StepOutcome(StepStatus.DISCARD, reached, self.last_error())
         return StepOutcome(StepStatus.ERROR, t, self.last_error() or f"doStep returned status {status}")
+
+    def fmi_interface(self) -> tuple[int, int, Callable[[str], int]]:
+        """For a master that calls the FMU's C functions itself (kreislauf's native stepping path):
+        the FMI version (2 or 3), the instance (``fmi2Component`` / ``fmi3Instance``) as an address,
+        and a function giving the address of an FMI function by name (``"fmi2DoStep"``). Valid from
+        :meth:`setup` to :meth:`close`; such a master reports the time it reached with
+        :meth:`advance_time` and turns a failed doStep into an outcome with :meth:`step_outcome`."""
+        if self._fmu is None:
+            raise ComponentError(self.name, "fmi_interface() is available after setup()")
+        dll = self._fmu.dll
+
+        def address(function: str) -> int:
+            return int(ctypes.cast(dll[function], ctypes.c_void_p).value)
+
+        return self.fmi_version, int(self._c), address
+
+    def advance_time(self, t: float) -> None:
+        """Record that the FMU was stepped to ``t`` outside :meth:`do_step` (see :meth:`fmi_interface`)."""
+        self._time = t
 
     def output_getter(self, names: Sequence[str]) -> Callable[[], np.ndarray]:
         """A function returning the current values of ``names`` as a new float array (booleans as

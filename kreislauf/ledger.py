@@ -139,6 +139,27 @@ class Ledger:
         self._last_receiver = receiver
         self._y_end = y
 
+    def book_chunk(self, sender: np.ndarray, receiver: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Book consecutive steps at once: row k of ``sender``/``receiver`` holds the bonds' counters
+        after step k (as ``y[sender_idx]``/``y[receiver_idx]``), ``y`` the output vector after the last.
+        Returns the per-step ``(sent, received)`` arrays, each row what :meth:`book_step` would give
+        (the same subtractions, so the same bits)."""
+        sender = np.asarray(sender, dtype=float)
+        receiver = np.asarray(receiver, dtype=float)
+        sent = np.empty_like(sender)
+        received = np.empty_like(receiver)
+        if len(sender):
+            np.subtract(self._last_sender, sender[0], out=sent[0])
+            np.subtract(sender[:-1], sender[1:], out=sent[1:])
+            np.subtract(receiver[0], self._last_receiver, out=received[0])
+            np.subtract(receiver[1:], receiver[:-1], out=received[1:])
+            self._last_sender = sender[-1].copy()
+            self._last_receiver = receiver[-1].copy()
+            self.step_sent[:] = sent[-1]
+            self.step_received[:] = received[-1]
+            self._y_end = y
+        return sent, received
+
     def in_transit(self, y: np.ndarray) -> np.ndarray:
         """Per bond, energy sent and not yet received up to the state in ``y`` (J)."""
         return (self._start_sender - y[self.sender_idx]) - (y[self.receiver_idx] - self._start_receiver)

@@ -50,6 +50,7 @@ __all__ = [
     "CosimError",
     "InputRangeError",
     "Master",
+    "NativePathError",
     "NonFiniteValueError",
     "RunResult",
     "RunStats",
@@ -75,6 +76,14 @@ class AlgebraicLoopError(CosimError):
         super().__init__(f"algebraic loop over {', '.join(self.variables)}{when}: {message}")
 
 
+class NativePathError(CosimError):
+    """``native = "on"`` and the native stepping path cannot run the system; lists every reason."""
+
+    def __init__(self, reasons: Sequence[str]):
+        self.reasons = list(reasons)
+        super().__init__("native = \"on\", but the native stepping path cannot run this system: " + "; ".join(reasons))
+
+
 class StepSizeError(CosimError):
     """Adaptive stepping needed a step below ``min_step``."""
 
@@ -97,7 +106,8 @@ class InputRangeError(ComponentError):
 
 @dataclass
 class RunStats:
-    """Counters and timings of one run."""
+    """Counters and timings of one run; ``path`` is the stepping path that ran (``native`` or
+    ``python``) and ``path_reason`` why."""
 
     steps: int = 0
     rejected_steps: int = 0
@@ -106,6 +116,8 @@ class RunStats:
     wall_time: float = 0.0
     smallest_step: float = math.inf
     largest_step: float = 0.0
+    path: str = "python"
+    path_reason: str = ""
 
 
 @dataclass
@@ -155,6 +167,19 @@ class _Bond:
     receiver_counter: int
     power_input: int | None
     to_input_unit: units.Conversion = field(default_factory=units.Conversion)
+
+
+def loop_failure(kind: str, settings: Any, residual: float = math.nan) -> str:
+    """The message of a failed algebraic loop: ``nonfinite``, ``singular`` or ``diverged`` (with the
+    last residual), the same for the Python and the native stepping path."""
+    if kind == "nonfinite":
+        return "the iteration produced non-finite values"
+    if kind == "singular":
+        return "the loop's Jacobian is singular: no unique solution"
+    return (
+        f"{settings.loop_solver} did not converge in {settings.max_iterations} iterations "
+        f"(residual {residual:.3g}, tolerance {settings.loop_tolerance:g})"
+    )
 
 
 def _strongly_connected(n: int, adjacency: Sequence[Sequence[int]]) -> list[list[int]]:
@@ -231,6 +256,8 @@ class Master:
         self._order = self._stepping_order()
         self.stats = RunStats()
         self._pending: dict[int, np.ndarray] = {}
+        self.native_profile = False
+        self.native_timing: dict[str, dict[str, float]] | None = None
 
     # ----------------------------------------------------------------------------- construction
     def _check_settings(self, components: Mapping[str, Component]) -> list[Problem]:
@@ -620,13 +647,8 @@ class Master:
         return self._coupled(self.y)[loop.inputs]
 
     def _solve_loop(self, loop: _Loop, t: float) -> None:
-        states = [(i, self.components[i].save_state()) for i in loop.components]
-        try:
-            self._iterate(lambda x: self._loop_map(loop, x, t), self._coupled(self.y)[loop.inputs], loop.variables, t)
-        except Exception:
-            for i, state in states:
-                self.components[i].restore_state(state)
-            raise
+        # no snapshot of the loop's components: a failed loop ends the run, nothing returns to it
+        self._iterate(lambda x: self._loop_map(loop, x, t), self._coupled(self.y)[loop.inputs], loop.variables, t)
 
     def _iterate(
         self, fmap: Callable[[np.ndarray], np.ndarray], x: np.ndarray, variables: Sequence[str], t: float
@@ -638,7 +660,7 @@ class Master:
         g = fx - x
         for _ in range(s.max_iterations):
             if not np.all(np.isfinite(g)):
-                raise AlgebraicLoopError(variables, "the iteration produced non-finite values", t)
+                raise AlgebraicLoopError(variables, loop_failure("nonfinite", s), t)
             if np.max(np.abs(g), initial=0.0) <= tol * max(1.0, float(np.max(np.abs(x), initial=0.0))):
                 if not np.array_equal(fx, x):
                     fmap(fx)
@@ -655,9 +677,7 @@ class Master:
                 try:
                     dx = np.linalg.solve(jac, -g)
                 except np.linalg.LinAlgError:
-                    raise AlgebraicLoopError(
-                        variables, "the loop's Jacobian is singular: no unique solution", t
-                    ) from None
+                    raise AlgebraicLoopError(variables, loop_failure("singular", s), t) from None
                 norm = float(np.max(np.abs(g)))
                 damping = 1.0
                 for _ in range(8):
@@ -669,12 +689,7 @@ class Master:
                 x = x_new
             fx = fmap(x)
             g = fx - x
-        raise AlgebraicLoopError(
-            variables,
-            f"{s.loop_solver} did not converge in {s.max_iterations} iterations "
-            f"(residual {float(np.max(np.abs(g))):.3g}, tolerance {tol:g})",
-            t,
-        )
+        raise AlgebraicLoopError(variables, loop_failure("diverged", s, float(np.max(np.abs(g)))), t)
 
     # ----------------------------------------------------------------------------- macro steps
     def _extrapolated(self, u: np.ndarray, h: float) -> np.ndarray:
@@ -986,6 +1001,7 @@ class Master:
         }
         show = sys.stderr.isatty() if progress is None else progress
         self.stats = RunStats()
+        native = self._choose_path()
         self._y_prev, self._h_prev = None, 0.0
         self._pending: dict[int, np.ndarray] = {}
         status, error = "failed", None
@@ -1005,7 +1021,10 @@ class Master:
                 self._check_finite(s.start)
                 self.ledger.start(self.y)
                 self._record(writer, s.start, n_ledger, initial=True)
-                self._loop(writer, n_ledger, show)
+                if native:
+                    self._run_native(writer, show)
+                else:
+                    self._loop(writer, n_ledger, show)
                 status = "ok"
         except BaseException as exc:
             error = f"{type(exc).__name__}: {exc}"
@@ -1016,6 +1035,41 @@ class Master:
                 print(file=sys.stderr)
             result = self._summary(results_path, summary_path, status, self._time_reached, error)
         return result
+
+    def _choose_path(self) -> bool:
+        """True for the native stepping path (``settings.native`` and what the system allows); sets
+        ``stats.path``/``stats.path_reason``. Raises :class:`NativePathError` under ``native = "on"``
+        when the native path cannot run."""
+        from kreislauf import native
+
+        mode = self.settings.native
+        if mode == "off":
+            self.stats.path, self.stats.path_reason = "python", 'native = "off"'
+            return False
+        reasons = native.ineligibility(self)
+        if not reasons:
+            try:
+                native.library()
+            except native.NativeError as exc:
+                reasons.append(f"the native stepper is not available: {str(exc).splitlines()[0]}")
+        if reasons:
+            if mode == "on":
+                raise NativePathError(reasons)
+            self.stats.path, self.stats.path_reason = "python", "; ".join(reasons)
+            return False
+        self.stats.path = "native"
+        self.stats.path_reason = f"native = \"{mode}\": every component an FMU, fixed step, {self.settings.algorithm}"
+        return True
+
+    def _run_native(self, writer: ResultWriter, show: bool) -> None:
+        from kreislauf.native import NativeStepper
+
+        stepper = NativeStepper(self, profile=self.native_profile)
+        try:
+            stepper.run(writer, show)
+        finally:
+            if self.native_profile:
+                self.native_timing = stepper.timing()
 
     def _record(self, writer: ResultWriter, t: float, n_ledger: int, initial: bool = False) -> None:
         row = writer.next_row()
@@ -1110,7 +1164,9 @@ class Master:
             "bonds": [
                 {"name": b.name, "sent_J": b.sent, "received_J": b.received, "residual_J": b.residual} for b in bonds
             ],
-            "stats": {k: (v if math.isfinite(v) else None) for k, v in asdict(self.stats).items()},
+            "stats": {
+                k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in asdict(self.stats).items()
+            },
             "settings": asdict(self.settings),
             "realtime": self._realtime_report(),
             "faults": [f.as_dict() for c in self.components for f in getattr(c, "faults", ())],

@@ -68,6 +68,21 @@ class ResultWriter:
         if self._fill == len(self._buffer):
             self.flush()
 
+    def write_rows(self, rows: np.ndarray) -> None:
+        """Add a block of rows (rows × columns) at once; written in the same row groups as
+        :meth:`append` would write them."""
+        rows = np.asarray(rows, dtype=float)
+        if rows.ndim != 2 or rows.shape[1] != len(self.columns):
+            raise ValueError(f"expected rows of {len(self.columns)} columns, got an array of shape {rows.shape}")
+        start = 0
+        while start < len(rows):
+            take = min(len(rows) - start, len(self._buffer) - self._fill)
+            self._buffer[self._fill : self._fill + take] = rows[start : start + take]
+            self._fill += take
+            start += take
+            if self._fill == len(self._buffer):
+                self.flush()
+
     def next_row(self) -> np.ndarray:
         """A view of the next row in memory, to fill in place and then :meth:`commit_row`."""
         return self._buffer[self._fill]

@@ -1,0 +1,393 @@
+"""The native stepping path: fixed-step Jacobi and Gauss–Seidel over FMUs, stepped in compiled C.
+
+When every component is an FMU (:class:`kreislauf.fmu.FmuComponent`) and the master steps with a
+fixed step, the macro steps need no Python: ``kreislauf/native/stepper.c`` runs them through the
+FMUs' own FMI functions (the instances fmpy loaded, addresses from
+:meth:`~kreislauf.fmu.FmuComponent.fmi_interface`), with the master's own index arrays as its plan.
+It mirrors :class:`~kreislauf.master.Master` operation for operation: per component in stepping
+order the connected inputs (``y[src]·factor + offset``) are range-checked and set, the FMU steps,
+its outputs are read; then the communication point is resolved (feedthrough refreshes, algebraic
+loops by fixed point or damped Newton with a finite-difference Jacobian, same tolerance and
+iteration limit), every output is checked to be finite and the recorded columns are copied into a
+row buffer. Python books the ledger and writes the rows in chunks of :data:`CHUNK` steps.
+
+Any failure stops C at once; Python then raises exactly what its own path raises (an input's range
+error is replayed through the master's own setter for the identical message), after the rows of the
+completed steps are written.
+
+The library is compiled at first use with the system C compiler (``-O2``, warnings as errors) into
+the cache beside the exported FMUs, keyed by a hash of its sources and flags.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import subprocess
+import tempfile
+import time
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from kreislauf.master import Master
+    from kreislauf.results import ResultWriter
+
+__all__ = ["CHUNK", "CFLAGS", "NativeError", "NativeStepper", "compile_library", "ineligibility", "library"]
+
+CHUNK = 4096  # macro steps per call into C
+CFLAGS = ["-std=c99", "-O2", "-fPIC", "-shared", "-fvisibility=hidden", "-ffp-contract=off",
+          "-Wall", "-Wextra", "-Wpedantic", "-Werror"]
+SOURCES = ("stepper.c", "stepper.h")
+
+_KINDS = {"Real": 0, "Float64": 0, "Float32": 1, "Int8": 2, "UInt8": 3, "Int16": 4, "UInt16": 5,
+          "Int32": 6, "UInt32": 7, "Int64": 8, "UInt64": 9}
+_FMI2_KINDS = {"Real": ("Real", 0), "Integer": ("Integer", 6), "Enumeration": ("Integer", 6),
+               "Boolean": ("Boolean", 10)}
+_FMI3_KINDS = {**{t: (t, k) for t, k in _KINDS.items() if t != "Real"}, "Enumeration": ("Int64", 8),
+               "Boolean": ("Boolean", 11)}
+_CTYPES = {0: ctypes.c_double, 1: ctypes.c_float, 2: ctypes.c_int8, 3: ctypes.c_uint8, 4: ctypes.c_int16,
+           5: ctypes.c_uint16, 6: ctypes.c_int32, 7: ctypes.c_uint32, 8: ctypes.c_int64, 9: ctypes.c_uint64,
+           10: ctypes.c_int32, 11: ctypes.c_bool}
+
+ERR_RANGE, ERR_VALUE, ERR_SET, ERR_GET, ERR_STEP, ERR_NONFINITE = 1, 2, 3, 4, 5, 6
+ERR_LOOP_NONFINITE, ERR_LOOP_SINGULAR, ERR_LOOP_DIVERGED = 7, 8, 9
+
+_i32p = ctypes.POINTER(ctypes.c_int32)
+_f64p = ctypes.POINTER(ctypes.c_double)
+
+
+class _Access(ctypes.Structure):
+    _fields_ = [("kind", ctypes.c_int32), ("count", ctypes.c_int32), ("fn", ctypes.c_void_p),
+                ("vrs", ctypes.POINTER(ctypes.c_uint32)), ("positions", _i32p), ("buffer", ctypes.c_void_p)]
+
+
+class _Component(ctypes.Structure):
+    _fields_ = [("fmi", ctypes.c_int32), ("n_inputs", ctypes.c_int32), ("u_start", ctypes.c_int32),
+                ("n_outputs", ctypes.c_int32), ("y_start", ctypes.c_int32), ("n_set", ctypes.c_int32),
+                ("n_get", ctypes.c_int32), ("n_bounds", ctypes.c_int32), ("identity", ctypes.c_int32),
+                ("pad", ctypes.c_int32), ("instance", ctypes.c_void_p), ("do_step", ctypes.c_void_p),
+                ("set", ctypes.POINTER(_Access)), ("get", ctypes.POINTER(_Access)), ("bound_pos", _i32p),
+                ("bound_lo", _f64p), ("bound_hi", _f64p)]
+
+
+class _Loop(ctypes.Structure):
+    _fields_ = [("n_inputs", ctypes.c_int32), ("n_components", ctypes.c_int32), ("inputs", _i32p),
+                ("components", _i32p)]
+
+
+class _Error(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_int32), ("component", ctypes.c_int32), ("loop", ctypes.c_int32),
+                ("status", ctypes.c_int32), ("terminate", ctypes.c_int32), ("early_return", ctypes.c_int32),
+                ("count", ctypes.c_int32), ("pad", ctypes.c_int32), ("time", ctypes.c_double),
+                ("step", ctypes.c_double), ("last_time", ctypes.c_double), ("residual", ctypes.c_double),
+                ("values", _f64p)]
+
+
+class _Plan(ctypes.Structure):
+    _fields_ = [("n_components", ctypes.c_int32), ("algorithm", ctypes.c_int32), ("n_u", ctypes.c_int32),
+                ("n_y", ctypes.c_int32), ("u_identity", ctypes.c_int32), ("n_ops", ctypes.c_int32),
+                ("n_loops", ctypes.c_int32), ("n_record", ctypes.c_int32), ("loop_solver", ctypes.c_int32),
+                ("max_iterations", ctypes.c_int32), ("profile", ctypes.c_int32),
+                ("max_loop_inputs", ctypes.c_int32), ("loop_tolerance", ctypes.c_double),
+                ("start", ctypes.c_double), ("stop", ctypes.c_double), ("step", ctypes.c_double),
+                ("components", ctypes.POINTER(_Component)), ("order", _i32p), ("u_src", _i32p),
+                ("u_factor", _f64p), ("u_offset", _f64p), ("y", _f64p), ("u", _f64p), ("work", _f64p),
+                ("ops", _i32p), ("loops", ctypes.POINTER(_Loop)), ("record", _i32p),
+                ("loop_iterations", ctypes.c_int64), ("step_seconds", _f64p), ("io_seconds", _f64p),
+                ("step_calls", ctypes.POINTER(ctypes.c_int64)), ("error", _Error)]
+
+
+class NativeError(RuntimeError):
+    """The native stepping path cannot be built or loaded (no compiler, a failed compilation)."""
+
+
+def source_dir() -> Path:
+    """The directory of the C sources shipped with kreislauf."""
+    return Path(str(resources.files("kreislauf") / "native"))
+
+
+def _cache_dir() -> Path:
+    from kreislauf.system import default_cache_dir
+
+    return default_cache_dir().parent / "native"
+
+
+def compile_library(out_dir: Path | None = None) -> Path:
+    """Compile the stepper into ``out_dir`` (default: the kreislauf cache) unless a build of the same
+    sources and flags is there; returns the shared library. Raises :class:`NativeError`."""
+    from kreislauf.fmu.build import CompilerNotFoundError, find_compiler
+
+    try:
+        compiler = find_compiler()
+    except CompilerNotFoundError as exc:
+        raise NativeError(str(exc)) from None
+    key = hashlib.sha256(" ".join([compiler, *CFLAGS]).encode())
+    for name in SOURCES:
+        key.update((source_dir() / name).read_bytes())
+    out_dir = out_dir or _cache_dir()
+    target = out_dir / f"kreislauf-stepper-{key.hexdigest()[:16]}.so"
+    if target.is_file():
+        return target
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fd, partial = tempfile.mkstemp(prefix=target.stem, suffix=".part", dir=out_dir)
+    os.close(fd)
+    cmd = [compiler, *CFLAGS, str(source_dir() / "stepper.c"), "-o", partial, "-lm"]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise NativeError(f"compiling the native stepper failed ({' '.join(cmd)}):\n{proc.stderr.strip()}")
+        os.replace(partial, target)  # atomic: a concurrent process sees the whole library or none
+    finally:
+        if os.path.exists(partial):
+            os.unlink(partial)
+    return target
+
+
+_LIBRARY: ctypes.CDLL | NativeError | None = None
+
+
+def library() -> ctypes.CDLL:
+    """The compiled stepper, built and loaded once per process. Raises :class:`NativeError`."""
+    global _LIBRARY
+    if _LIBRARY is None:
+        try:
+            lib = ctypes.CDLL(str(compile_library()))
+            lib.kl_run.argtypes = [ctypes.POINTER(_Plan), ctypes.c_int64, ctypes.c_int64, _f64p]
+            lib.kl_run.restype = ctypes.c_int64
+            _LIBRARY = lib
+        except (NativeError, OSError) as exc:
+            _LIBRARY = exc if isinstance(exc, NativeError) else NativeError(f"cannot load the native stepper: {exc}")
+    if isinstance(_LIBRARY, NativeError):
+        raise _LIBRARY
+    return _LIBRARY
+
+
+def ineligibility(master: Master) -> list[str]:
+    """Why the native path cannot step this master's system, one line per reason (empty: it can)."""
+    from kreislauf.fmu import FmuComponent
+
+    s = master.settings
+    reasons = []
+    for name, comp in zip(master.names, master.components, strict=True):
+        if not isinstance(comp, FmuComponent):
+            reasons.append(f"component '{name}' is a {type(comp).__name__}, not an FMU")
+        else:
+            types = {sv.name: sv.type for sv in comp.model_description.modelVariables}
+            table = _FMI2_KINDS if comp.fmi_version == 2 else _FMI3_KINDS
+            i = master.names.index(name)
+            for var in master.in_names[i] + master.out_names[i]:
+                if types.get(var) not in table:
+                    reasons.append(f"component '{name}': variable '{var}' has FMI type {types.get(var)}")
+    if s.algorithm not in ("jacobi", "gauss-seidel"):
+        reasons.append(f"algorithm '{s.algorithm}' (native: jacobi or gauss-seidel)")
+    if s.adaptive:
+        reasons.append("adaptive step size (native: fixed step)")
+    if master._multirate:
+        slow = [n for n, k in zip(master.names, master.rate, strict=True) if k > 1]
+        reasons.append(f"multi-rate components ({', '.join(slow)})")
+    if s.extrapolation:
+        reasons.append(f"input extrapolation of order {s.extrapolation} (native: 0)")
+    if s.energy_conserving:
+        reasons.append("energy-conserving coupling")
+    if s.realtime:
+        reasons.append("real-time pacing")
+    return reasons
+
+
+def _ints(values: Sequence[int]) -> Any:
+    return (ctypes.c_int32 * max(1, len(values)))(*values)
+
+
+def _doubles(values: Sequence[float]) -> Any:
+    return (ctypes.c_double * max(1, len(values)))(*values)
+
+
+class NativeStepper:
+    """The plan of a set-up :class:`~kreislauf.master.Master` (components initialised, fast paths
+    bound) and the chunked run over it. ``profile`` times every FMU call in C (doStep and set/get, per
+    component): :meth:`timing` returns the totals."""
+
+    def __init__(self, master: Master, profile: bool = False):
+        from kreislauf.master import _Loop as MasterLoop
+
+        self.master = master
+        self.lib = library()
+        self._keep: list[Any] = []  # every ctypes array the plan points into
+        m = master
+        comps = (_Component * len(m.components))()
+        for i, comp in enumerate(m.components):
+            comps[i] = self._component(i, comp)
+        loops = [op for op in m._plan if isinstance(op, MasterLoop)]
+        ops, k = [], 0
+        for op in m._plan:
+            if isinstance(op, MasterLoop):
+                ops.append(-(k + 1))
+                k += 1
+            else:
+                ops.append(int(op))
+        c_loops = (_Loop * max(1, len(loops)))()
+        for j, loop in enumerate(loops):
+            inputs, members = _ints(loop.inputs.tolist()), _ints(loop.components)
+            self._keep += [inputs, members]
+            c_loops[j] = _Loop(len(loop.inputs), len(loop.components), inputs, members)
+        n_max = max((len(loop.inputs) for loop in loops), default=0)
+        ledger = m.ledger
+        self.record = np.concatenate([m.record_idx, ledger.sender_idx, ledger.receiver_idx]).astype(np.int32)
+        n = len(m.components)
+        self.step_seconds, self.io_seconds = np.zeros(n), np.zeros(n)
+        self.step_calls = np.zeros(n, dtype=np.int64)
+        self.u = np.zeros(max(1, len(m.u_owner)))
+        self.work = np.zeros(max(1, (n_max + 8) * n_max))
+        self.error_values = np.zeros(max(1, len(m.u_owner)))
+        arrays = [
+            _ints(m._order), _ints(m.u_src.tolist()), _doubles(m.u_factor.tolist()), _doubles(m.u_offset.tolist()),
+            _ints(ops), _ints(self.record.tolist()),
+        ]
+        self._keep += [comps, c_loops, *arrays]
+        s = m.settings
+        self.plan = _Plan(
+            n_components=n, algorithm=0 if s.algorithm == "jacobi" else 1, n_u=len(m.u_owner), n_y=len(m.y),
+            u_identity=int(m.u_identity), n_ops=len(ops), n_loops=len(loops), n_record=len(self.record),
+            loop_solver=0 if s.loop_solver == "newton" else 1, max_iterations=s.max_iterations,
+            profile=int(profile), max_loop_inputs=n_max, loop_tolerance=s.loop_tolerance, start=s.start,
+            stop=s.stop, step=s.step, components=comps, order=arrays[0], u_src=arrays[1], u_factor=arrays[2],
+            u_offset=arrays[3], y=m.y.ctypes.data_as(_f64p), u=self.u.ctypes.data_as(_f64p),
+            work=self.work.ctypes.data_as(_f64p), ops=arrays[4], loops=c_loops, record=arrays[5],
+            loop_iterations=0, step_seconds=self.step_seconds.ctypes.data_as(_f64p),
+            io_seconds=self.io_seconds.ctypes.data_as(_f64p),
+            step_calls=self.step_calls.ctypes.data_as(ctypes.POINTER(ctypes.c_int64)),
+        )
+        self.plan.error.values = self.error_values.ctypes.data_as(_f64p)
+
+    def _accesses(self, comp: Any, names: Sequence[str], address: Any, setting: bool) -> Any:
+        """One access per FMI value type among ``names``, as FmuComponent's own fast path groups them."""
+        types = {sv.name: sv.type for sv in comp.model_description.modelVariables}
+        table = _FMI2_KINDS if comp.fmi_version == 2 else _FMI3_KINDS
+        groups: dict[str, list[int]] = {}
+        for position, name in enumerate(names):
+            groups.setdefault(types[name], []).append(position)
+        out = (_Access * max(1, len(groups)))()
+        for j, (fmi_type, positions) in enumerate(groups.items()):
+            suffix, kind = table[fmi_type]
+            vrs = (ctypes.c_uint32 * len(positions))(*(comp.variables[names[p]].value_reference for p in positions))
+            pos = _ints(positions)
+            buffer = (_CTYPES[kind] * len(positions))()
+            self._keep += [vrs, pos, buffer]
+            fn = address(f"fmi{comp.fmi_version}{'Set' if setting else 'Get'}{suffix}")
+            out[j] = _Access(kind, len(positions), fn, vrs, pos, ctypes.cast(buffer, ctypes.c_void_p))
+        self._keep.append(out)
+        return out, len(groups)
+
+    def _component(self, i: int, comp: Any) -> _Component:
+        m = self.master
+        version, instance, address = comp.fmi_interface()
+        sets, n_set = self._accesses(comp, m.in_names[i], address, True)
+        gets, n_get = self._accesses(comp, m.out_names[i], address, False)
+        bounds = m._bounds[i]
+        pos, lo, hi = _ints([b[0] for b in bounds]), _doubles([b[1] for b in bounds]), _doubles([b[2] for b in bounds])
+        self._keep += [pos, lo, hi]
+        u_sl, y_sl = m.u_slices[i], m.y_slices[i]
+        return _Component(
+            fmi=version, n_inputs=u_sl.stop - u_sl.start, u_start=u_sl.start, n_outputs=y_sl.stop - y_sl.start,
+            y_start=y_sl.start, n_set=n_set, n_get=n_get, n_bounds=len(bounds), identity=int(m._identity[i]),
+            instance=instance, do_step=address(f"fmi{version}DoStep"), set=sets, get=gets, bound_pos=pos,
+            bound_lo=lo, bound_hi=hi,
+        )
+
+    def timing(self) -> dict[str, dict[str, float]]:
+        """Per component: seconds inside doStep and inside set/get, and doStep calls (``profile``)."""
+        return {
+            name: {"do_step_s": float(self.step_seconds[i]), "set_get_s": float(self.io_seconds[i]),
+                   "do_step_calls": int(self.step_calls[i])}
+            for i, name in enumerate(self.master.names)
+        }
+
+    def run(self, writer: ResultWriter, show: bool) -> None:
+        """Step from the master's start to its stop (the initial row already recorded), writing every
+        completed step; on a failure the steps before it are written and the master's own error raised."""
+        from kreislauf.master import _draw_progress
+
+        m, s = self.master, self.master.settings
+        n_rec, n_bonds = len(m.record_idx), len(m.ledger.names)
+        width = 1 + len(self.record)
+        rows = np.empty((CHUNK, width))
+        rows_ptr = rows.ctypes.data_as(_f64p)
+        n, t, iterations = 0, s.start, 0
+        last_draw = 0.0
+        while True:
+            done = int(self.lib.kl_run(ctypes.byref(self.plan), n, CHUNK, rows_ptr))
+            if done:
+                block = rows[:done]
+                times = block[:, 0]
+                taken = np.diff(times, prepend=t)
+                out = np.empty((done, 1 + n_rec + 3 * n_bonds))
+                out[:, : 1 + n_rec] = block[:, : 1 + n_rec]
+                if n_bonds:
+                    sent, received = m.ledger.book_chunk(
+                        block[:, 1 + n_rec : 1 + n_rec + n_bonds], block[:, 1 + n_rec + n_bonds :], m.y
+                    )
+                    out[:, 1 + n_rec :: 3] = sent
+                    out[:, 2 + n_rec :: 3] = received
+                    out[:, 3 + n_rec :: 3] = sent - received
+                writer.write_rows(out)
+                n += done
+                t = float(times[-1])
+                m.stats.steps += done
+                m.stats.smallest_step = min(m.stats.smallest_step, float(taken.min()))
+                m.stats.largest_step = max(m.stats.largest_step, float(taken.max()))
+                m._time_reached = t
+            m.stats.loop_iterations += self.plan.loop_iterations - iterations
+            iterations = self.plan.loop_iterations
+            if self.plan.error.code:
+                self._advance_components(t)
+                self._raise()
+            if done < CHUNK:
+                self._advance_components(t)
+                break
+            if show:
+                now = time.perf_counter()
+                if now - last_draw > 0.2:
+                    last_draw = now
+                    _draw_progress(t - s.start, s.stop - s.start)
+        if show:
+            _draw_progress(s.stop - s.start, s.stop - s.start)
+
+    def _advance_components(self, t: float) -> None:
+        for comp in self.master.components:
+            comp.advance_time(t)
+
+    def _raise(self) -> None:
+        """Raise what the Python path raises for the failure C reported."""
+        from kreislauf.master import AlgebraicLoopError, CosimError, StepError, _Discarded, _Loop, loop_failure
+
+        m, e = self.master, self.plan.error
+        i, t = e.component, e.time
+        name = m.names[i] if i >= 0 else "?"
+        if e.code in (ERR_RANGE, ERR_VALUE, ERR_SET):
+            m.components[i].advance_time(t)
+            m._set(i, self.error_values[: e.count].tolist(), t)
+            raise StepError(name, f"the native path stopped at an input it could not set (status {e.status})", time=t)
+        if e.code == ERR_GET:
+            m._outputs(i)
+            raise StepError(name, f"reading outputs failed (status {e.status})", time=t)
+        if e.code == ERR_STEP:
+            outcome = m.components[i].step_outcome(e.status, t, e.step, bool(e.terminate), bool(e.early_return),
+                                                   e.last_time)
+            try:
+                m._step_failed(i, outcome, t, e.step)
+            except _Discarded as exc:
+                raise exc.error from None
+            raise StepError(name, f"step from t = {t:g} s over {e.step:g} s failed", time=t)
+        if e.code == ERR_NONFINITE:
+            m._check_finite(t)
+            raise CosimError(f"the native path reported a non-finite output at t = {t:g} s")
+        loop = [op for op in m._plan if isinstance(op, _Loop)][e.loop]
+        kind = {ERR_LOOP_NONFINITE: "nonfinite", ERR_LOOP_SINGULAR: "singular", ERR_LOOP_DIVERGED: "diverged"}
+        raise AlgebraicLoopError(loop.variables, loop_failure(kind[e.code], m.settings, e.residual), t)
+
