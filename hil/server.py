@@ -12,9 +12,10 @@ Two ways of advancing the component:
 - ``trigger`` (lock-step): a client writes the step size dt (s) to the map's trigger point; the
   server then takes the inputs from the image, advances the component from its current time by dt
   and publishes the outputs *before* it answers the write. One FC 16 can carry the inputs and the
-  trigger together when the trigger register follows them. A write of inputs without the trigger
-  sets them on the component and publishes its outputs re-evaluated for them, without a step (as
-  an FMU at a communication point), so outputs that depend directly on inputs follow at once.
+  trigger together when the trigger register follows them. Inputs written without the trigger are
+  set on the component before the next read is answered, and its outputs re-evaluated for them
+  without a step (as an FMU at a communication point), so outputs that depend directly on inputs
+  follow at once.
 
 Security by default: the server binds 127.0.0.1 unless given another host; a client may write only
 points with ``access = "rw"``, each completely and within its ``[min, max]`` (NaN never passes).
@@ -125,7 +126,9 @@ class DeviceServer:
     ``mode`` is ``"trigger"`` when the map names a trigger point and ``"free"`` otherwise, unless
     given. In free mode the component advances by ``period`` simulated seconds every
     ``period / realtime_factor`` wall seconds. The server owns the component's life cycle: it calls
-    ``setup(start, None, parameters)`` in :meth:`start` and ``close()`` in :meth:`stop`.
+    ``setup(start, None, parameters)`` in :meth:`start` and ``close()`` in :meth:`stop`; an input
+    point shows the value ``parameters`` give its variable (else the variable's start value) until a
+    client writes it.
 
     Use as a context manager, or :meth:`start` / :meth:`stop`; the network runs in a thread of its
     own. ``port=0`` picks a free port, see :attr:`port`. In free mode a map with a heartbeat
@@ -183,6 +186,7 @@ class DeviceServer:
         self._image: dict[Table, dict[int, int]] = {t: {} for t in Table}
         self._failed_points: set[str] = set()
         self._written: set[str] = set()
+        self._stale = False  # lock step: inputs written since the outputs were last evaluated
         self._stopped_by_error = False
         device = register_map.device
         self._trigger = register_map.points.get(device.trigger) if device.trigger else None
@@ -262,7 +266,10 @@ class DeviceServer:
             self._store(point, 0.0, initial=True)
         for point in self._inputs:
             variable = variables[point.variable]
-            if variable.start is not None and point.in_range(variable.start):
+            given = self.parameters.get(point.variable)
+            if given is not None and point.in_range(given):
+                value = given
+            elif variable.start is not None and point.in_range(variable.start):
                 value = variable.start
             elif point.safe_value is not None:
                 value = point.safe_value
@@ -346,8 +353,8 @@ class DeviceServer:
     def _refresh(self) -> None:
         """Inputs from the image -> component, outputs re-evaluated into the image, no step.
 
-        In lock step this answers an input write without the trigger, as an FMU re-evaluates its
-        outputs when inputs are set at a communication point. Raises ComponentError.
+        In lock step this answers the first read after an input write without the trigger, as an FMU
+        re-evaluates its outputs when inputs are set at a communication point. Raises ComponentError.
         """
         try:
             self.component.set_inputs(self._image_inputs())
@@ -405,6 +412,9 @@ class DeviceServer:
         address, count = struct.unpack(">HH", data)
         if not 1 <= count <= limit:
             return self._exception(function, ExceptionCode.ILLEGAL_DATA_VALUE)
+        if self._stale:
+            self._stale = False
+            self._refresh()
         image = self._image[table]
         try:
             words = [image[a] for a in range(address, address + count)]
@@ -437,9 +447,10 @@ class DeviceServer:
             self._last_heartbeat = time.monotonic()
         if self.mode == "trigger":
             if table is Table.HOLDING and address <= self._trigger.address < end:
+                self._stale = False
                 self._step(self._load(self._trigger))
             elif inputs_written:
-                self._refresh()
+                self._stale = True
         return None
 
     def _write_single(self, function: int, data: bytes) -> bytes:

@@ -1037,7 +1037,10 @@ def check_system_file(path: str | os.PathLike[str], cache_dir: Path | None = Non
             [c for c in spec.connections if c.source_component not in unbuilt and c.target_component not in unbuilt],
             [b for b in spec.bonds if b.sender_component not in unbuilt and b.receiver_component not in unbuilt],
             spec.settings,
-            spec.outputs,
+            OutputSpec(
+                [p for p in spec.outputs.variables if (_split_endpoint(p) or ("",))[0] not in unbuilt],
+                spec.outputs.line,
+            ),
         )
         found = validate(trimmed, built)
         problems.extend(found)

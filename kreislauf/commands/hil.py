@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import signal
 import sys
@@ -27,7 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     serve.add_argument(
         "component",
         metavar="COMPONENT",
-        help="an FMU file, a model name, or a Python factory 'package.module:function'",
+        help="an FMU file, a model name, a Python factory 'package.module:function', or a component of a "
+        "system file as 'SYSTEM.toml:NAME' (built and parameterised as that file's entry says)",
     )
     serve.add_argument("--map", required=True, type=Path, dest="map_path", metavar="MAP", help="register map (TOML)")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, loopback only)")
@@ -60,7 +62,7 @@ def build_component(spec: str) -> Component:
 
     ``spec`` is an FMU file (``*.fmu``), a kreislauf model name (exported to an FMU in the cache
     directory of the master, then imported) or a Python factory ``package.module:function`` called
-    without arguments.
+    without arguments. For a component of a system file see :func:`system_component`.
     """
     if spec.endswith(".fmu"):
         from kreislauf.fmu import FmuArchiveError, FmuComponent
@@ -99,6 +101,44 @@ def build_component(spec: str) -> Component:
     return component
 
 
+def system_component(spec: str) -> tuple[Component, dict[str, float]] | None:
+    """The component ``NAME`` of the system file in ``spec = "SYSTEM.toml:NAME"`` and its parameters.
+
+    The component is built from the entry as a run of that file would build it (its ``model``,
+    ``fmu`` or ``python`` with ``arguments`` and ``fmi_version``; for an entry that puts a device in
+    its place, the component the device stands in for), and the entry's ``parameters`` come with it,
+    so the served component is the one the system file describes. ``None`` when ``spec`` does not
+    name a system file.
+    """
+    file_part, _, name = spec.rpartition(":")
+    if not file_part.endswith(".toml"):
+        return None
+    from kreislauf.system import SystemFileError, load_system_file, make_component
+
+    if not Path(file_part).is_file():
+        raise CommandError(f"component '{spec}': no such system file '{file_part}'")
+    try:
+        system = load_system_file(file_part)
+    except SystemFileError as exc:
+        raise CommandError(str(exc)) from None
+    entry = system.components.get(name)
+    if entry is None:
+        raise CommandError(
+            f"component '{spec}': the system file '{file_part}' has no component '{name}' "
+            f"(components: {', '.join(system.components)})"
+        )
+    if entry.kind == "device" and entry.interface_kind is None:
+        raise CommandError(
+            f"component '{spec}': the entry is a device without a model, fmu or python to serve in its place"
+        )
+    served = dataclasses.replace(entry, kind=entry.interface_kind or entry.kind, interface_kind=None, options={})
+    try:
+        component = make_component(served)
+    except SystemFileError as exc:
+        raise CommandError(str(exc)) from None
+    return component, dict(entry.parameters)
+
+
 def _serve(args: argparse.Namespace) -> int:
     from kreislauf.hil import DeviceServer, RegisterMapError, load_register_map
 
@@ -106,7 +146,8 @@ def _serve(args: argparse.Namespace) -> int:
         register_map = load_register_map(args.map_path)
     except RegisterMapError as exc:
         raise CommandError(str(exc)) from None
-    component = build_component(args.component)
+    from_system = system_component(args.component)
+    component, parameters = from_system if from_system is not None else (build_component(args.component), {})
     try:
         server = DeviceServer(
             component,
@@ -116,6 +157,7 @@ def _serve(args: argparse.Namespace) -> int:
             mode=args.mode,
             period=args.period,
             realtime_factor=args.realtime_factor,
+            parameters=parameters,
         )
         server.start()
     except (RegisterMapError, ValueError, OSError) as exc:

@@ -1,25 +1,35 @@
 """Equivalence: ANIKA with the heat pump as an FMU, and with the heat pump served over Modbus TCP.
 
-The first run is examples/anika.toml as it is. In the second, the heat pump's FMU (the same model, with
-the same parameters) is served by ``DeviceServer`` in lock step (trigger register) on 127.0.0.1 and a
-free port, with the bench heat pump's register map, and the system file says
-``device = {map = ..., port = ...}`` for that component. Everything else in the file stays, except
-what the map does not carry: the heat pump's energy counters (so its four stream bonds) and the
-outputs the map has no point for.
+The first run is examples/anika.toml as it is. For the second, a copy of the file differs in exactly
+one line: the heat pump's entry keeps ``model = "heat_pump"`` and its parameters and gains
+``device = {map = ..., port = ...}`` (the bench map, examples/bench/heat_pump_map.toml). The heat
+pump the device talks to is the same entry of examples/anika.toml served by ``DeviceServer`` as
+``kreislauf hil serve examples/anika.toml:heat_pump`` serves it (same model, same parameters), in
+lock step (trigger register) on 127.0.0.1 and a free port. Everything stays: the heat pump's four
+stream bonds (the map carries every port's power and energy counter), every recorded output, the
+ledger.
 
-Codec resolution: the set point, the source and return temperatures, the mass flows, the two outlet
-temperatures, the condenser heat and the electrical power are float32 points (relative rounding at most
-2**-24 = 6e-8 per exchange: 2**-15 K = 3e-5 K between 256 and 512 K); the energy counters are int32 Wh;
-the COP is a uint16 in steps of 0.01. Each minute the rounded temperatures go round the loops again, so
-temperatures are compared to 1e-4 K (three float32 steps) and other columns to 1e-5 of their largest
-value (capacity rates times such steps, over temperature differences of a few K). The heat pump's
-outputs that depend on its inputs at once (heat, power, COP) differ by more than rounding: a device's
-outputs are those of its exchange, an FMU's are re-evaluated with the step's new inputs (see the test).
+Feedthrough: the heat pump's heat, power, COP and port powers depend on its inputs at once. The
+master sets the inputs of the communication point on the device and asks for its outputs again;
+the device writes them without a trigger and the server re-evaluates the FMU's outputs for them
+(set inputs, get outputs, no step), as the master does with the FMU itself. So those outputs follow
+the FMU run within codec resolution too, with no exemption.
+
+Codec resolution, from the map's codecs: every number the heat pump exchanges is float32 (a 24-bit
+significand: relative rounding at most 2**-24 = 6e-8 per exchange), except the energy counters and
+the stored energy (float64: exact), the status (uint16: exact integers) and the COP (uint16 in steps
+of 0.01: ``Codec.resolution`` = 0.005). The rounded temperatures go round the loops every minute, so
+a temperature column may drift by a few float32 steps of the largest temperature
+(``TEMPERATURE_STEPS`` spacings of float32 at 368 K, 3.1e-5 K each). Powers, flows and energies feel
+those rounded temperatures through capacity rates (m c_p ~ 0.7 MW/K) over temperature differences of
+a few K (the exchanger's approach): relative to their largest value, about 2e-5 K / 5 K = 4e-6,
+bounded here by ``RELATIVE_BOUND`` = 1e-5. The per-step bond energies and residuals of the ledger are
+compared to the largest step energy sent over the bond, with the same bound.
 """
 
 from __future__ import annotations
 
-import re
+import difflib
 import sys
 from pathlib import Path
 
@@ -27,9 +37,9 @@ import numpy as np
 import pytest
 
 from kreislauf.api import load
-from kreislauf.fmu import FmuComponent, build_fmu
-from kreislauf.hil import DeviceServer, load_register_map
-from kreislauf.system import default_cache_dir
+from kreislauf.cli import main
+from kreislauf.commands.hil import system_component
+from kreislauf.hil import DataType, DeviceServer, load_register_map
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -39,110 +49,126 @@ else:  # pragma: no cover - Python 3.10
 ROOT = Path(__file__).resolve().parents[2]
 ANIKA = ROOT / "examples" / "anika.toml"
 BENCH_MAP = ROOT / "examples" / "bench" / "heat_pump_map.toml"
-HOURS = 3
-TEMPERATURE_BOUND = 1e-4  # K: three float32 steps (2**-15 K between 256 and 512 K)
-RELATIVE_BOUND = 1e-5  # powers and flows: capacity rates times those steps, over differences of a few K
+HOURS = 24
+FLOAT32_ULP_RELATIVE = 2.0**-23  # float32 spacing relative to a value's binade (2**-24 is half of it)
+TEMPERATURE_STEPS = 4  # float32 spacings of the largest temperature a temperature column may drift
+RELATIVE_BOUND = 1e-5  # powers, flows, energies: capacity rates times those steps, over a few K
 SCALE_OF = {"network.unmet_demand": "network.heat_demand"}
-FEEDTHROUGH = ["heat_pump.condenser_heat", "heat_pump.electrical_power", "heat_pump.cop"]
 
 
-def served_map_file(tmp_path: Path) -> Path:
-    """The bench map with the set point's write limit raised from 80 to 95 degC.
-
-    ANIKA's heat pump supplies up to 90 degC + 3 K (the heating curve's design point), above the bench
-    map's 80 degC allow-list; 95 degC is the heat pump model's highest condenser outlet temperature.
-    """
-    text = BENCH_MAP.read_text()
-    edited, count = re.subn(r"(\[points\.supply_temperature_setpoint\][^\[]*?max = )353\.15", r"\g<1>368.15", text)
-    assert count == 1, "the bench map's supply_temperature_setpoint point changed"
-    path = tmp_path / "heat_pump_map.toml"
-    path.write_text(edited)
-    return path
+def device_line(map_file: Path, port: int) -> str:
+    """The one line that puts the heat pump on the bench."""
+    return f'device = {{ map = "{map_file}", port = {port}, timeout = 2.0 }}'
 
 
-def device_system_text(map_file: Path, port: int) -> str:
-    """examples/anika.toml with the heat pump as a Modbus device and what the map cannot carry left out."""
-    text = ANIKA.read_text()
-    start, end = text.index("[components.heat_pump]"), text.index("[components.store]")
-    device = f'[components.heat_pump]\ndevice = {{ map = "{map_file}", port = {port}, timeout = 2.0 }}\n\n'
-    text = text[:start] + device + text[end:]
-    # the heat pump's stream bonds need its energy counters, which the map does not carry
-    bonds_start = text.index("bonds = [")
-    bonds_end = text.index("]", bonds_start)
-    bonds = "\n".join(line for line in text[bonds_start:bonds_end].splitlines() if "heat_pump." not in line)
-    text = text[:bonds_start] + bonds + "\n" + text[bonds_end:]
-    outputs = text.index("[outputs]")
-    recorded = ", ".join(f'"{c}.*"' for c in ("effluent", "exchanger", "heat_pump", "store", "network", "boiler"))
-    return text[:outputs] + f"[outputs]\nvariables = [{recorded}]\n"
+def with_device(text: str, line: str) -> str:
+    """``text`` with ``line`` added to the heat pump's entry, right after its ``model`` line."""
+    entry = text.index("[components.heat_pump]")
+    model = text.index('model = "heat_pump"\n', entry) + len('model = "heat_pump"\n')
+    return text[:model] + line + "\n" + text[model:]
 
 
-def heat_pump_parameters() -> dict[str, float]:
-    """The heat pump's parameters (and constant inputs) from examples/anika.toml."""
-    table = tomllib.loads(ANIKA.read_text())["components"]["heat_pump"]
-    assert table["model"] == "heat_pump" and table.get("fmi_version", "2.0") == "2.0"
-    return {name: float(value) for name, value in table["parameters"].items()}
+def changed_lines(before: str, after: str) -> list[str]:
+    """The lines a unified diff adds or removes."""
+    diff = difflib.unified_diff(before.splitlines(), after.splitlines(), lineterm="", n=0)
+    return [d for d in diff if d[:1] in "+-" and not d.startswith(("+++", "---"))]
 
 
 @pytest.fixture
-def served_heat_pump(tmp_path):
-    """The heat pump FMU with ANIKA's parameters, served in lock step on 127.0.0.1 (stopped afterwards)."""
-    map_file = served_map_file(tmp_path)
-    fmu = build_fmu("heat_pump", default_cache_dir(), 2)
-    server = DeviceServer(FmuComponent(fmu, name="heat_pump"), load_register_map(map_file),
-                          parameters=heat_pump_parameters())
+def served_heat_pump():
+    """examples/anika.toml's heat pump entry served in lock step on 127.0.0.1 (stopped afterwards)."""
+    component, parameters = system_component(f"{ANIKA}:heat_pump")
+    table = tomllib.loads(ANIKA.read_text())["components"]["heat_pump"]
+    assert parameters == {k: float(v) for k, v in table["parameters"].items()}
+    server = DeviceServer(component, load_register_map(BENCH_MAP), parameters=parameters)
     server.start()
     try:
-        yield server, map_file
+        yield server
     finally:
         server.stop()
 
 
 def test_anika_with_the_heat_pump_served_over_modbus_follows_the_fmu_run(tmp_path, served_heat_pump):
-    server, map_file = served_heat_pump
+    server = served_heat_pump
     assert server.mode == "trigger"
+    original = ANIKA.read_text()
+    line = device_line(BENCH_MAP, server.port)
+    device_text = with_device(original, line)
+    assert changed_lines(original, device_text) == [f"+{line}"]  # one entry, one line: nothing else
+    device_file = tmp_path / "anika_device.toml"
+    device_file.write_text(device_text)
+
     reference = load(ANIKA).run(stop=f"{HOURS}h", out_dir=tmp_path / "fmu", progress=False)
     assert reference.ok, reference.error
-    device_file = tmp_path / "anika_device.toml"
-    device_file.write_text(device_system_text(map_file, server.port))
     bench = load(device_file).run(stop=f"{HOURS}h", out_dir=tmp_path / "device", progress=False)
     assert bench.ok, bench.error
 
     want, got = reference.read(), bench.read()
     steps = HOURS * 60
+    assert set(got) == set(want)  # every column, the heat pump's and the ledger's bonds included
     assert len(got["time"]) == len(want["time"]) == steps + 1
     assert server.stats.steps == steps  # one trigger per macro step: lock step
+    assert server.stats.refreshes >= steps  # the communication point reached the served FMU
     assert server.stats.step_errors == []
-    np.testing.assert_array_equal(got["time"], want["time"])
+    bonds = [c for c in want if c.startswith("bond:") and "heat_pump." in c]
+    assert len(bonds) == 4 * 3  # sent, received, residual of the four stream bonds
+
+    register_map = load_register_map(BENCH_MAP)
+    largest_temperature = register_map.point("supply_temperature_setpoint").maximum
+    temperature_bound = TEMPERATURE_STEPS * FLOAT32_ULP_RELATIVE * 2.0 ** np.floor(np.log2(largest_temperature))
+    cop = register_map.point("cop")
+    assert cop.codec.data_type is DataType.UINT16 and register_map.point("status").codec.data_type is DataType.UINT16
+    assert all(p.codec.data_type is DataType.FLOAT64 for n, p in register_map.points.items() if n.endswith("energy"))
 
     # the effluent does not see the heat pump: identical to the bit
-    for name in ("effluent.temperature", "effluent.mass_flow"):
+    for name in ("time", "effluent.temperature", "effluent.mass_flow"):
         np.testing.assert_array_equal(got[name], want[name], err_msg=name)
-    compared = sorted({c for c in want if c in got and c != "time" and not c.startswith("bond:")}
-                      - set(FEEDTHROUGH))
-    assert {"exchanger.heat_flow", "store.top_temperature", "network.heat_delivered", "boiler.heat_output",
-            "heat_pump.condenser_outlet_temperature", "heat_pump.compressor_energy"} <= set(compared)
-    for name in compared:
+    np.testing.assert_array_equal(got["heat_pump.status"], want["heat_pump.status"])
+    checked = []
+    for name in sorted(want):
         a, b = np.asarray(got[name], dtype=float), np.asarray(want[name], dtype=float)
+        deviation = float(np.max(np.abs(a - b)))
         if name.endswith("temperature"):
-            deviation = float(np.max(np.abs(a - b)))
-            assert deviation <= TEMPERATURE_BOUND, f"{name}: max deviation {deviation:.2e} K"
+            assert deviation <= temperature_bound, f"{name}: max deviation {deviation:.2e} K > {temperature_bound:.2e}"
+        elif name == "heat_pump.cop":
+            bound = cop.codec.resolution + RELATIVE_BOUND * float(np.max(np.abs(b)))
+            assert deviation <= bound, f"{name}: max deviation {deviation:.2e} > {bound:.2e}"
         else:
-            # unmet demand is a difference of equal numbers (round-off only): scaled by the demand
-            scale = float(np.max(np.abs(want[SCALE_OF.get(name, name)]))) or 1.0
-            deviation = float(np.max(np.abs(a - b))) / scale
-            assert deviation <= RELATIVE_BOUND, f"{name}: max deviation {deviation:.2e} of its largest value"
-    # the int32 Wh counters: half a Wh of rounding on top of the float32 effects
-    for name in ("heat_pump.compressor_energy", "heat_pump.condenser_outlet_energy"):
-        assert np.max(np.abs(got[name] - want[name])) <= 1800.0 + RELATIVE_BOUND * np.max(np.abs(want[name]))
-    # the heat pump really worked: several MW, and not a constant
+            if name.startswith("bond:"):
+                scale_column = name.rsplit(":", 1)[0] + ":sent"
+            else:
+                scale_column = SCALE_OF.get(name, name)
+            scale = float(np.max(np.abs(want[scale_column]))) or 1.0
+            assert deviation / scale <= RELATIVE_BOUND, f"{name}: max deviation {deviation / scale:.2e} of {scale:g}"
+        checked.append(name)
+    assert len(checked) == len(want)
+
+    # the heat pump really worked: several MW, not a constant; the boiler took the peaks
     assert np.min(want["heat_pump.condenser_heat"][1:]) > 1e6
     assert np.ptp(want["heat_pump.condenser_outlet_temperature"]) > 0.5
-    assert np.array_equal(got["heat_pump.status"], want["heat_pump.status"])
-    # outputs that depend on the inputs at once: the device's are those of its exchange (inputs of the
-    # step's start; at row 0 those it had before any input), the FMU's are re-evaluated with the inputs
-    # at the step's end. Over a minute the inputs move little: within 0.5 % from row 1 on, and the COP
-    # point (uint16 in steps of 0.01) is the device's own heat over power rounded to the nearest step
-    for name in FEEDTHROUGH:
-        np.testing.assert_allclose(got[name][1:], want[name][1:], rtol=5e-3, err_msg=name)
+    assert np.max(want["heat_pump.electrical_power"]) > 1e6
+    assert np.ptp(want["bond:heat_pump.condenser_outlet->store.charge_inlet:sent"][1:]) > 0.0
+    # the COP on the wire is the device's own heat over power, rounded to the point's 0.01 steps
     own_cop = got["heat_pump.condenser_heat"][1:] / got["heat_pump.electrical_power"][1:]
-    np.testing.assert_allclose(got["heat_pump.cop"][1:], own_cop, atol=0.005 + 1e-6)
+    np.testing.assert_allclose(got["heat_pump.cop"][1:], own_cop, atol=cop.codec.resolution + 1e-6)
+
+
+def test_a_device_map_without_a_bonded_ports_counter_fails_check(tmp_path, capsys):
+    """The heat pump's condenser outlet is bonded to the storage; a map that lacks the port's energy
+    counter cannot stand in for it, and ``kreislauf check`` says which bond needs which point."""
+    map_text = BENCH_MAP.read_text()
+    start = map_text.index("[points.condenser_outlet_energy]")
+    end = map_text.index("[points.", start + 1)
+    short_map = tmp_path / "short_map.toml"
+    short_map.write_text(map_text[:start] + map_text[end:])
+    system = tmp_path / "anika_device.toml"
+    system.write_text(with_device(ANIKA.read_text(), device_line(short_map, 5020)))
+
+    assert main(["check", str(system)]) == 1
+    out = capsys.readouterr().out
+    problems = [line for line in out.splitlines() if "heat_pump" in line]
+    bond = "bond 'heat_pump.condenser_outlet->store.charge_inlet'"
+    assert any(bond in p and "'condenser_outlet_energy'" in p and str(short_map) in p for p in problems), out
+    # the recorded counter is named too; nothing else about the heat pump is wrong
+    assert any("[outputs]" in p or "condenser_outlet_energy" in p for p in problems)
+    assert all("condenser_outlet_energy" in p for p in problems), out

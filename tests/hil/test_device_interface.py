@@ -1,0 +1,183 @@
+"""A device with an interface: the component it replaces gives it its variables, ports, dependencies
+and fallback; at the communication point its feedthrough outputs follow the inputs set there.
+
+The served device is the tank double (closed-form physics, tests/hil/hil_tank_double.py) in lock step
+on 127.0.0.1; its heat loss ``UA (T - T_ambient)`` depends at once on the ambient temperature input.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hil_tank_double import UA, HeatedTank
+
+from kreislauf.cli import main
+from kreislauf.component import Causality, ComponentError, VariableType
+from kreislauf.hil import ModbusDevice
+
+REPO = Path(__file__).resolve().parents[2]
+ANIKA = REPO / "examples" / "anika.toml"
+BENCH_MAP = REPO / "examples" / "bench" / "heat_pump_map.toml"
+
+
+@pytest.fixture
+def devices():
+    made = []
+
+    def make(*args, **kwargs) -> ModbusDevice:
+        device = ModbusDevice(*args, **kwargs)
+        made.append(device)
+        return device
+
+    yield make
+    for device in made:
+        device.close()
+
+
+def test_the_interface_gives_the_device_its_variables_and_output_dependencies(tank_map, free_map):
+    interface = HeatedTank()
+    device = ModbusDevice("tank", tank_map, interface=interface)
+    served = {p.variable for p in tank_map.points.values() if p.variable}
+    # the interface's parameters and the variables the map serves, with the interface's metadata
+    assert set(device.variables) == served | {"heat_capacity"}
+    assert device.variables["external_heat"] is interface.variables["external_heat"]
+    assert device.variables["external_heat"].type is VariableType.INTEGER
+    assert device.variables["heat_capacity"].causality is Causality.PARAMETER
+    assert device.fallback is interface and device.can_rollback is False
+    # the tank declares no dependencies: every served output depends on every served input (lock step)
+    inputs = sorted(n for n in served if interface.variables[n].causality is Causality.INPUT)
+    assert {k: sorted(v) for k, v in device.output_dependencies.items()} == {
+        n: inputs for n in served if interface.variables[n].causality is Causality.OUTPUT
+    }
+    # free-running, a device's outputs are those of its last poll: no direct dependency
+    free = ModbusDevice("tank", free_map, interface=HeatedTank())
+    assert free.output_dependencies and not any(free.output_dependencies.values())
+
+
+def test_feedthrough_outputs_follow_inputs_set_at_the_communication_point(tank_map, served_tank, devices):
+    device = devices("tank", tank_map, "127.0.0.1", served_tank.port, interface=HeatedTank())
+    device.setup(0.0, None, {})
+    device.set_inputs({"ambient_temperature": 290.15, "heater_power": 1000.0})
+    assert device.do_step(0.0, 60.0).ok
+    names = ["tank_temperature", "heat_loss"]
+    temperature, loss = device.get_outputs(names)
+    resolution = tank_map.point("heat_loss").codec.resolution + UA * 1e-4  # int16 steps of 10 W, float32 T
+    assert abs(loss - UA * (temperature - 290.15)) <= resolution
+    assert device.refreshes == 0  # the step's exchange already carried these inputs
+
+    # the master's refresh: new inputs at the same time, outputs asked for again; no step
+    device.set_inputs({"ambient_temperature": 300.15, "heater_power": 1000.0})
+    temperature_after, loss_after = device.get_outputs(names)
+    assert temperature_after == temperature
+    assert abs(loss_after - UA * (temperature - 300.15)) <= resolution
+    assert (device.refreshes, served_tank.stats.refreshes, served_tank.stats.steps) == (1, 1, 1)
+    device.get_outputs(names)
+    assert device.refreshes == 1  # nothing new to write: no exchange
+
+    # the next step goes on from the served state at t = 60 s with the refreshed inputs
+    assert device.do_step(60.0, 60.0).ok
+    assert served_tank.stats.steps == 2 and served_tank.component.steps == 2
+
+
+def test_without_an_interface_a_device_declares_no_feedthrough(tank_map, served_tank, devices):
+    device = devices("tank", tank_map, "127.0.0.1", served_tank.port)
+    assert not any(device.output_dependencies.values())
+    device.setup(0.0, None, {})
+    device.set_inputs({"ambient_temperature": 290.15})
+    device.do_step(0.0, 60.0)
+    before = device.get_outputs(["heat_loss"])
+    device.set_inputs({"ambient_temperature": 300.15})
+    assert device.get_outputs(["heat_loss"]) == before
+    assert device.refreshes == 0 and served_tank.stats.refreshes == 0
+
+
+def test_parameters_configure_the_interface_and_the_mapped_ones_are_written(tank_map, served_tank, devices):
+    device = devices("tank", tank_map, "127.0.0.1", served_tank.port, interface=HeatedTank())
+    # heat_capacity has no point (it configures the fallback); the constant input has one
+    device.setup(0.0, None, {"heat_capacity": 5.0e6, "ambient_temperature": 295.0})
+    assert served_tank.value("ambient_temperature_set") == pytest.approx(295.0, abs=0.05)
+    other = devices("tank", tank_map, "127.0.0.1", served_tank.port, interface=HeatedTank())
+    with pytest.raises(ComponentError, match="'heater_energy'.*not a parameter or input"):
+        other.setup(0.0, None, {"heater_energy": 1.0})
+
+
+def test_a_fault_at_the_refresh_follows_the_policy(tank_map, served_tank, devices, proxy_factory):
+    """Under fallback the interface, stepped in the shadow, answers for the device from then on."""
+    proxy = proxy_factory(served_tank.port)
+    interface = HeatedTank()
+    device = devices("tank", tank_map, "127.0.0.1", proxy.port, interface=interface, policy="fallback")
+    device.setup(0.0, None, {})
+    device.set_inputs({"ambient_temperature": 290.15})
+    assert device.do_step(0.0, 60.0).ok
+    proxy.rewrite(lambda pdu: bytes([pdu[0] | 0x80, 0x04]), n=10**6)  # the device fails from now on
+    device.set_inputs({"ambient_temperature": 300.15})
+    (loss,) = device.get_outputs(["heat_loss"])
+    assert device.fallen_back and device.faults[-1].kind.value == "exception"
+    assert device.faults[-1].time == 60.0 and device.faults[-1].action == "fallback to 'tank'"
+    (expected,) = interface.get_outputs(["heat_loss"])
+    assert loss == expected == UA * (interface.get_outputs(["tank_temperature"])[0] - 300.15)
+
+
+def test_a_fault_at_the_refresh_under_stop_names_the_point(tank_map, served_tank, devices, proxy_factory):
+    proxy = proxy_factory(served_tank.port)
+    device = devices("tank", tank_map, "127.0.0.1", proxy.port, interface=HeatedTank(), policy="stop")
+    device.setup(0.0, None, {})
+    device.set_inputs({"ambient_temperature": 290.15})
+    assert device.do_step(0.0, 60.0).ok
+    proxy.rewrite(lambda pdu: bytes([pdu[0] | 0x80, 0x04]), n=10**6)
+    device.set_inputs({"ambient_temperature": 300.15})
+    with pytest.raises(ComponentError, match=r"component 'tank', variable '\w+', t = 60 s: exception") as info:
+        device.get_outputs(["heat_loss"])
+    assert info.value.variable in tank_map.points
+    assert device.faults[-1].action == "stop"
+
+
+def _anika_with_map(tmp_path: Path, map_text: str) -> Path:
+    map_file = tmp_path / "map.toml"
+    map_file.write_text(map_text)
+    text = ANIKA.read_text()
+    line = 'model = "heat_pump"\n'
+    system = tmp_path / "anika.toml"
+    system.write_text(text.replace(line, line + f'device = {{ map = "{map_file}", port = 5020 }}\n', 1))
+    return system
+
+
+def test_check_names_every_point_that_does_not_fit_the_interface(tmp_path, capsys):
+    text = BENCH_MAP.read_text()
+    text = text.replace('unit = "W"\ndescription = "heat delivered', 'unit = "kW"\ndescription = "heat delivered')
+    text = text.replace('variable = "heat_demand"', 'variable = "heat_demnd"')
+    assert main(["check", str(_anika_with_map(tmp_path, text))]) == 1
+    problems = capsys.readouterr().out.splitlines()
+    assert len(problems) == 2, problems
+    unit, unknown = problems
+    assert "component 'heat_pump'" in unit and "point 'condenser_heat'" in unit and "unit 'kW'" in unit
+    assert "component 'heat_pump'" in unknown and "point 'heat_demand'" in unknown
+    assert "did you mean 'heat_demand'" in unknown
+
+
+def test_check_names_a_connected_input_that_no_point_serves(tmp_path, capsys):
+    text = BENCH_MAP.read_text()
+    start = text.index("[points.evaporator_inlet_temperature]")
+    text = text[:start] + text[text.index("[points.", start + 1) :]
+    assert main(["check", str(_anika_with_map(tmp_path, text))]) == 1
+    problems = capsys.readouterr().out.splitlines()
+    assert len(problems) == 1, problems
+    assert "connection 'exchanger.loop_outlet_temperature -> heat_pump.evaporator_inlet_temperature'" in problems[0]
+    assert "no point of the register map" in problems[0] and "'evaporator_inlet_temperature'" in problems[0]
+
+
+def test_check_names_a_recorded_output_that_no_point_serves(tmp_path, capsys):
+    text = BENCH_MAP.read_text()
+    start = text.index("[points.part_load]")
+    text = text[:start] + text[text.index("[points.", start + 1) :]
+    assert main(["check", str(_anika_with_map(tmp_path, text))]) == 1
+    problems = capsys.readouterr().out.splitlines()
+    assert len(problems) == 1, problems
+    assert "[outputs] 'heat_pump.part_load'" in problems[0] and "no point of the register map" in problems[0]
+
+
+def test_the_bench_map_serves_everything_anika_uses_of_the_heat_pump(tmp_path, capsys):
+    """Connections, the four stream bonds, every recorded output: check finds nothing missing."""
+    system = _anika_with_map(tmp_path, BENCH_MAP.read_text())
+    assert main(["check", str(system)]) == 0, capsys.readouterr().out
