@@ -1,0 +1,346 @@
+"""The native stepping path (kreislauf.native): the same results and the same errors as the Python path.
+
+Every comparison runs one system twice, ``native = "off"`` (the master's Python loop) and
+``native = "on"`` (compiled C), and checks the native run against the Python run and, where one
+exists, against the analytic solution, so that agreement cannot come from a shared mistake alone.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from cosim_doubles import HeatCapacity
+from fmu_probe import export_probes
+from fmu_tank import export_tanks
+
+from kreislauf.api import System, load
+from kreislauf.ledger import Ledger
+from kreislauf.master import AlgebraicLoopError, InputRangeError, Master, NativePathError, StepError
+from kreislauf.native import CHUNK, compile_library
+from kreislauf.results import ResultWriter, read_results
+from kreislauf.system import SystemFileError, make_component
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("cc") is None and shutil.which("gcc") is None, reason="needs a C compiler"
+)
+
+C1, C2, G, T1, T2 = 2e6, 1e6, 100.0, 350.0, 290.0
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+@pytest.fixture(scope="module")
+def tanks(tmp_path_factory) -> dict[int, Path]:
+    return export_tanks(tmp_path_factory.mktemp("native-tanks"))
+
+
+@pytest.fixture(scope="module")
+def probes(tmp_path_factory) -> dict[int, Path]:
+    return export_probes(tmp_path_factory.mktemp("native-probes"))
+
+
+def tank_system(tmp_path: Path, tanks: dict[int, Path], versions=(2, 3), master: str = "") -> Path:
+    """Tank A (conductance G to B, as its loss to ambient) heats tank B: the two-capacity system."""
+    path = tmp_path / "tanks.toml"
+    path.write_text(f"""
+connections = [
+    "B.temperature -> A.ambient_temperature",
+    {{ from = "A.ambient_power", to = "B.heating", factor = -1.0 }},
+]
+bonds = ["A.ambient -> B.heater"]
+
+[master]
+step = 60.0
+stop = "6h"
+{master}
+
+[components.A]
+fmu = "{tanks[versions[0]]}"
+[components.A.parameters]
+heat_capacity = {C1}
+loss_conductance = {G}
+temperature_start = {T1}
+solver_relative_tolerance = 1e-10
+solver_absolute_tolerance = 1e-10
+
+[components.B]
+fmu = "{tanks[versions[1]]}"
+[components.B.parameters]
+heat_capacity = {C2}
+temperature_start = {T2}
+solver_relative_tolerance = 1e-10
+solver_absolute_tolerance = 1e-10
+""")
+    return path
+
+
+def both(path: Path, out: Path, **settings):
+    """Run ``path`` on the Python and on the native path; returns both results."""
+    python = load(path).run(out_dir=out / "python", native="off", progress=False, **settings)
+    native = load(path).run(out_dir=out / "native", native="on", progress=False, **settings)
+    assert python.stats.path == "python" and native.stats.path == "native"
+    return python, native
+
+
+def assert_same_columns(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> None:
+    assert list(a) == list(b)
+    for name in a:
+        assert a[name].tobytes() == b[name].tobytes(), name
+
+
+def exact(t):
+    """The two-capacity system: both temperatures relax to the mean with rate G (1/C1 + 1/C2)."""
+    mean = (C1 * T1 + C2 * T2) / (C1 + C2)
+    diff = (T1 - T2) * np.exp(-G * (1 / C1 + 1 / C2) * t)
+    return mean + C2 / (C1 + C2) * diff, mean - C1 / (C1 + C2) * diff
+
+
+@pytest.mark.parametrize("versions", [(2, 2), (3, 3), (2, 3)])
+@pytest.mark.parametrize("algorithm", ["jacobi", "gauss-seidel"])
+def test_two_tanks_native_equals_python_bit_for_bit_and_follows_the_analytic_solution(
+    tmp_path, tanks, algorithm, versions
+):
+    python, native = both(tank_system(tmp_path, tanks, versions), tmp_path, algorithm=algorithm)
+    data = native.read()
+    assert_same_columns(python.read(), data)
+    a, b = exact(data["time"])
+    # first-order coupling: the error stays below h·λ·ΔT/2 = 60 s · 1.5e-4 /s · 60 K / 2 = 0.27 K
+    bound = 60.0 * G * (1 / C1 + 1 / C2) * (T1 - T2) / 2
+    assert np.abs(data["A.temperature"] - a).max() < bound
+    assert np.abs(data["B.temperature"] - b).max() < bound
+    assert native.balance.as_dict() == python.balance.as_dict()
+    assert [vars(b) for b in native.bonds] == [vars(b) for b in python.bonds]
+    assert native.stats.steps == python.stats.steps == 360
+
+
+def test_runs_longer_than_a_chunk_book_the_ledger_across_chunk_boundaries(tmp_path, tanks):
+    # 10 s steps over 12 h: 4320 steps, one full chunk of C steps and a partial one
+    path = tank_system(tmp_path, tanks)
+    python, native = both(path, tmp_path, step=10.0, stop="12h", row_group_size=1000)
+    assert native.stats.steps == 4320 > CHUNK
+    data = native.read()
+    assert_same_columns(python.read(), data)
+    np.testing.assert_array_equal(data["time"], np.arange(0.0, 43200.0 + 1.0, 10.0))
+    # the bond's sent energy per step is what left A's port: the change of A's counter, summed
+    sent = data["bond:A.ambient->B.heater:sent"]
+    counter = data["A.ambient_energy"]
+    assert np.sum(sent[1:]) == pytest.approx(-(counter[-1] - counter[0]), rel=1e-12)
+
+
+def test_the_native_path_repeats_bit_for_bit(tmp_path, tanks):
+    path = tank_system(tmp_path, tanks)
+    first = load(path).run(out_dir=tmp_path / "1", native="on", progress=False, algorithm="gauss-seidel")
+    second = load(path).run(out_dir=tmp_path / "2", native="on", progress=False, algorithm="gauss-seidel")
+    assert_same_columns(first.read(), second.read())
+
+
+@pytest.mark.parametrize("algorithm", ["jacobi", "gauss-seidel"])
+def test_a_day_of_anika_native_matches_python_within_the_loop_tolerance(tmp_path, algorithm):
+    # ANIKA has an algebraic loop (boiler <-> network) solved by Newton at every communication point;
+    # the native solver repeats the same iterations, so the results agree to the loop tolerance (1e-10)
+    python, native = both(EXAMPLES / "anika.toml", tmp_path, stop="1d", algorithm=algorithm)
+    a, b = python.read(), native.read()
+    assert list(a) == list(b) and len(b["time"]) == 1441
+    for name in a:
+        scale = max(1.0, float(np.abs(a[name]).max()))
+        np.testing.assert_allclose(b[name], a[name], rtol=1e-9, atol=1e-9 * scale, err_msg=name)
+    assert native.stats.loop_iterations == python.stats.loop_iterations > 0
+
+
+def test_the_run_summary_says_which_path_ran_and_why(tmp_path, tanks):
+    path = tank_system(tmp_path, tanks)
+    load(path).run(out_dir=tmp_path / "auto", progress=False)
+    stats = json.loads((tmp_path / "auto" / "summary.json").read_text())["stats"]
+    assert stats["path"] == "native" and "every component an FMU" in stats["path_reason"]
+    load(path).run(out_dir=tmp_path / "ext", progress=False, extrapolation=1)
+    summary = json.loads((tmp_path / "ext" / "summary.json").read_text())
+    assert summary["stats"]["path"] == "python"
+    assert summary["stats"]["path_reason"] == "input extrapolation of order 1 (native: 0)"
+    assert summary["settings"]["native"] == "auto"
+
+
+@pytest.mark.parametrize(
+    ("settings", "reason"),
+    [
+        ({"algorithm": "iterative"}, "algorithm 'iterative' (native: jacobi or gauss-seidel)"),
+        ({"adaptive": True}, "adaptive step size (native: fixed step)"),
+        ({"extrapolation": 1}, "input extrapolation of order 1 (native: 0)"),
+        ({"energy_conserving": True}, "energy-conserving coupling"),
+        ({"realtime": True, "realtime_factor": 1e9}, "real-time pacing"),
+    ],
+)
+def test_native_on_names_why_it_cannot_run(tmp_path, tanks, settings, reason):
+    with pytest.raises(NativePathError) as info:
+        load(tank_system(tmp_path, tanks)).run(out_dir=tmp_path, native="on", progress=False, **settings)
+    assert info.value.reasons == [reason]
+    assert reason in str(info.value)
+
+
+def test_native_on_lists_every_reason_and_auto_falls_back(tmp_path, tanks):
+    spec = load(tank_system(tmp_path, tanks)).spec
+    spec.components["B"].step = 120.0  # multi-rate
+    comps = {n: make_component(c) for n, c in spec.components.items()}
+    spec.settings.native, spec.settings.extrapolation = "on", 1
+    try:
+        with pytest.raises(NativePathError) as info:
+            Master(spec, comps).run(tmp_path / "on", progress=False)
+        assert info.value.reasons == ["multi-rate components (B)", "input extrapolation of order 1 (native: 0)"]
+    finally:
+        for comp in comps.values():
+            comp.close()
+    a = HeatCapacity("a", C=C1, T0=T1, G=G)
+    b = HeatCapacity("b", C=C2, T0=T2)
+    system = System.from_components([a, b], ["b.T -> a.T_neighbour", "a.Q_cond -> b.Q_in"], step=60.0, stop=600.0)
+    result = system.run(out_dir=tmp_path / "doubles", progress=False)
+    assert result.stats.path == "python"
+    assert result.stats.path_reason == (
+        "component 'a' is a HeatCapacity, not an FMU; component 'b' is a HeatCapacity, not an FMU"
+    )
+
+
+def test_an_unknown_native_setting_is_a_system_file_error(tmp_path, tanks):
+    path = tank_system(tmp_path, tanks, master='native = "fast"')
+    with pytest.raises(SystemFileError) as info:
+        load(path)
+    assert "[master] native 'fast' is not one of auto, on, off" in str(info.value)
+
+
+def probe_system(tmp_path: Path, probes: dict[int, Path], a: str, b: str, loop: bool, master: str = "") -> Path:
+    """Probes a (FMI 2) and b (FMI 3): a.y -> b.u, and with ``loop`` also b.y -> a.u."""
+    path = tmp_path / "probes.toml"
+    connections = '"a.y -> b.u", "b.y -> a.u"' if loop else '"a.y -> b.u"'
+    path.write_text(f"""
+connections = [{connections}]
+[master]
+step = 60.0
+stop = "1d"
+row_group_size = 16
+{master}
+[components.a]
+fmu = "{probes[2]}"
+parameters = {{ {a} }}
+[components.b]
+fmu = "{probes[3]}"
+parameters = {{ {b} }}
+""")
+    return path
+
+
+def fail_both(path: Path, out: Path, error: type[Exception], **settings):
+    """Both paths fail with the same exception and message and leave the same rows on disk."""
+    caught = []
+    for mode in ("off", "on"):
+        with pytest.raises(error) as info:
+            load(path).run(out_dir=out / mode, native=mode, progress=False, **settings)
+        caught.append(info.value)
+        summary = json.loads((out / mode / "summary.json").read_text())
+        assert summary["status"] == "failed" and error.__name__ in summary["error"]
+        assert summary["stats"]["path"] == ("python" if mode == "off" else "native")
+    python, native = caught
+    assert str(native) == str(python)
+    rows = read_results(out / "on" / "results.parquet")
+    assert_same_columns(read_results(out / "off" / "results.parquet"), rows)
+    return native, rows
+
+
+@pytest.mark.parametrize("algorithm", ["jacobi", "gauss-seidel"])
+def test_an_input_leaving_its_range_stops_both_paths_alike(tmp_path, probes, algorithm):
+    # a.y = 0.02 t reaches b.u's maximum (1000) at t = 50 000 s and exceeds it at 50 040 s: Jacobi
+    # meets it refreshing b's feedthrough at that communication point; Gauss-Seidel already in the
+    # step from 49 980 s, where b is set after a has stepped
+    path = probe_system(tmp_path, probes, "offset_rate = 0.02", "", loop=False)
+    error, rows = fail_both(path, tmp_path, InputRangeError, algorithm=algorithm)
+    assert (error.component, error.variable) == ("b", "u")
+    assert "input value 1000.8 outside the allowed range [-1000, 1000]" in str(error)
+    assert "a.y -> b.u" in str(error)
+    assert error.time == (50040.0 if algorithm == "jacobi" else 49980.0)
+    np.testing.assert_array_equal(rows["time"], np.arange(0.0, 49981.0, 60.0))
+    np.testing.assert_allclose(rows["a.y"], 0.02 * rows["time"], rtol=1e-12)
+
+
+@pytest.mark.parametrize("algorithm", ["jacobi", "gauss-seidel"])
+def test_a_nan_inside_an_fmu_fails_its_step_on_both_paths_alike(tmp_path, probes, algorithm):
+    # b.root = sqrt(5000 - t) turns NaN in the step from 4980 s to 5040 s: the FMU fails that step
+    path = probe_system(tmp_path, probes, "offset = 1.0", "root_time = 5000.0", loop=False)
+    error, rows = fail_both(path, tmp_path, StepError, algorithm=algorithm)
+    assert (error.component, error.time) == ("b", 4980.0)
+    assert "output 'root' is" in str(error) and "nan" in str(error)
+    np.testing.assert_array_equal(rows["time"], np.arange(0.0, 4981.0, 60.0))
+    np.testing.assert_allclose(rows["b.root"], np.sqrt(5000.0 - rows["time"]), rtol=1e-12)
+
+
+@pytest.mark.parametrize("algorithm", ["jacobi", "gauss-seidel"])
+def test_a_loop_that_stops_converging_fails_both_paths_alike(tmp_path, probes, algorithm):
+    # y_a = 1e-4 t · y_b + 1 and y_b = y_a + 2: y_a = (1 + 2e-4 t) / (1 − 1e-4 t); the fixed-point
+    # map's contraction 1e-4 t approaches 1 towards t = 10 000 s and 50 iterations no longer suffice
+    path = probe_system(tmp_path, probes, "gain_rate = 1e-4, offset = 1.0", "gain = 1.0, offset = 2.0", loop=True,
+                        master='loop_solver = "fixed-point"')
+    error, rows = fail_both(path, tmp_path, AlgebraicLoopError, algorithm=algorithm)
+    assert set(error.variables) == {"a.y", "b.y", "a.u", "b.u"}
+    assert "fixed-point did not converge in 50 iterations" in str(error)
+    assert 2000.0 < error.time < 10000.0
+    assert rows["time"][-1] == error.time - 60.0
+    t = rows["time"]
+    np.testing.assert_allclose(rows["a.y"], (1 + 2e-4 * t) / (1 - 1e-4 * t), rtol=1e-8)
+
+
+def test_a_loop_solution_leaving_an_input_range_fails_both_paths_alike(tmp_path, probes):
+    # with Newton the loop is solved until its solution y_b = (3 − 1e-4 t·... ) leaves a.u's range
+    path = probe_system(tmp_path, probes, "gain_rate = 1e-4, offset = 1.0", "gain = 1.0, offset = 2.0", loop=True)
+    error, rows = fail_both(path, tmp_path, InputRangeError)
+    assert (error.component, error.variable) == ("a", "u")
+    t = rows["time"]
+    np.testing.assert_allclose(rows["b.y"], (1 + 2e-4 * t) / (1 - 1e-4 * t) + 2.0, rtol=1e-8)
+    assert np.all(np.abs(rows["b.y"]) <= 1000.0)
+
+
+def test_profiling_counts_every_fmu_step(tmp_path, tanks):
+    spec = load(tank_system(tmp_path, tanks)).spec
+    comps = {n: make_component(c) for n, c in spec.components.items()}
+    try:
+        master = Master(spec, comps)
+        master.native_profile = True
+        result = master.run(tmp_path, progress=False)
+    finally:
+        for comp in comps.values():
+            comp.close()
+    assert set(master.native_timing) == {"A", "B"}
+    for timing in master.native_timing.values():
+        assert timing["do_step_calls"] == result.stats.steps == 360
+        assert 0.0 < timing["do_step_s"] < result.stats.wall_time
+
+
+def test_the_library_is_compiled_once_per_source(tmp_path):
+    first = compile_library(tmp_path)
+    mtime = first.stat().st_mtime_ns
+    assert compile_library(tmp_path) == first and first.stat().st_mtime_ns == mtime
+    assert [p.name for p in tmp_path.iterdir()] == [first.name]
+
+
+def test_block_writes_and_chunk_booking_match_row_by_row(tmp_path):
+    rng = np.random.default_rng(1)
+    rows = rng.normal(size=(50, 4))
+    with ResultWriter(tmp_path / "rows.parquet", list("abcd"), row_group_size=7) as one:
+        for row in rows:
+            one.append(row)
+    with ResultWriter(tmp_path / "block.parquet", list("abcd"), row_group_size=7) as block:
+        block.write_rows(rows[:20])
+        block.write_rows(rows[20:])
+    assert_same_columns(read_results(tmp_path / "rows.parquet"), read_results(tmp_path / "block.parquet"))
+    y = rng.normal(size=(30, 5)).cumsum(axis=0)
+    step, chunk = Ledger(["x", "z"], [0, 2], [1, 3], [4], [], False), Ledger(["x", "z"], [0, 2], [1, 3], [4], [], False)
+    step.start(y[0].copy())
+    chunk.start(y[0].copy())
+    booked = []
+    for k in range(1, 30):
+        step.book_step(y[k])
+        booked.append((step.step_sent.copy(), step.step_received.copy()))
+    sent, received = chunk.book_chunk(y[1:, [0, 2]], y[1:, [1, 3]], y[-1])
+    assert sent.tobytes() == np.array([b[0] for b in booked]).tobytes()
+    assert received.tobytes() == np.array([b[1] for b in booked]).tobytes()
+    assert chunk.entries() == step.entries()
+    # sent is what left the senders: the telescoping sum is the change of their counters
+    np.testing.assert_allclose(sent.sum(axis=0), y[0, [0, 2]] - y[-1, [0, 2]], rtol=1e-12)
