@@ -134,3 +134,42 @@ def test_read_from_no_device_is_a_clean_error(capsys):
         port = probe.getsockname()[1]
     assert main(["hil", "read", str(HERE / "tank_map.toml"), "--port", str(port)]) == 2
     assert "cannot connect" in capsys.readouterr().err
+
+
+def test_serve_a_component_of_a_system_file_with_its_parameters(serve_process):
+    """``SYSTEM.toml:NAME`` serves the entry as the file configures it: ANIKA's heat pump pumps 60 and
+    160 kg/s (its parameters, where the model's start values are 5 kg/s) and delivers megawatts (its
+    8 MW capacity; the model's default is 108.6 kW)."""
+    anika = REPO / "examples" / "anika.toml"
+    bench_map = REPO / "examples" / "bench" / "heat_pump_map.toml"
+    proc = serve_process(f"{anika}:heat_pump", "--map", str(bench_map), "--port", "0", "--duration", "60")
+    line = proc.stdout.readline()
+    assert "serving component 'heat_pump' (trigger mode) on 127.0.0.1:" in line, line + proc.stderr.read()
+    port = int(line.split("127.0.0.1:")[1].split()[0])
+    client = ModbusTcpClient("127.0.0.1", port=port, timeout=5.0, retries=0)
+    f32, u32 = client.DATATYPE.FLOAT32, client.DATATYPE.UINT32
+    try:
+        assert client.connect()
+        regs = client.read_holding_registers(4, count=6, device_id=1).registers
+        assert client.convert_from_registers(regs[0:2], f32) == 160.0  # evaporator_mass_flow
+        assert client.convert_from_registers(regs[4:6], f32) == 60.0  # condenser_mass_flow
+        # set point 90 degC, source 12 degC, return 55 degC (float32-exact), then one step of 60 s
+        for address, value in ((0, 363.25), (2, 285.25), (6, 328.25)):
+            assert not client.write_registers(address, client.convert_to_registers(value, f32), device_id=1).isError()
+        assert not client.write_registers(11, client.convert_to_registers(60000, u32), device_id=1).isError()
+        regs = client.read_input_registers(4, count=2, device_id=1).registers
+        condenser_heat = client.convert_from_registers(regs, f32)
+    finally:
+        client.close()
+    assert 1e6 < condenser_heat <= 8.0e6 * (1 + 2.0**-23)
+    proc.terminate()
+    out, _ = proc.communicate(timeout=10)
+    assert proc.returncode == 0 and "1 steps" in out
+
+
+def test_serve_names_a_missing_component_of_a_system_file(capsys):
+    anika = REPO / "examples" / "anika.toml"
+    map_file = str(REPO / "examples" / "bench" / "heat_pump_map.toml")
+    assert main(["hil", "serve", f"{anika}:pump", "--map", map_file]) == 2
+    err = capsys.readouterr().err
+    assert "has no component 'pump'" in err and "heat_pump" in err

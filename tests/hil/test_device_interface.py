@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
-from hil_tank_double import UA, HeatedTank
+from hil_tank_double import HEAT_CAPACITY, UA, HeatedTank
 
 from kreislauf.cli import main
 from kreislauf.component import Causality, ComponentError, VariableType
@@ -181,3 +182,46 @@ def test_the_bench_map_serves_everything_anika_uses_of_the_heat_pump(tmp_path, c
     """Connections, the four stream bonds, every recorded output: check finds nothing missing."""
     system = _anika_with_map(tmp_path, BENCH_MAP.read_text())
     assert main(["check", str(system)]) == 0, capsys.readouterr().out
+
+
+@pytest.mark.parametrize("form", ["interface", "fallback table"])
+def test_a_device_entry_falls_back_to_its_component_in_a_run(tmp_path, served_tank, proxy_factory, form):
+    """The entry's python component (new form) or the device's fallback table (old form) takes over
+    when the device fails mid-run; every step is recorded and the fault is in the summary."""
+    import json
+
+    from kreislauf.api import load
+
+    proxy = proxy_factory(served_tank.port)
+    reads = []
+
+    def fail_from_the_sixth_step(pdu: bytes) -> bytes:
+        if pdu[0] == 0x04:
+            reads.append(pdu)
+            if len(reads) > 6:  # the setup read and five steps pass
+                return bytes([0x84, 0x04])
+        return pdu
+
+    proxy.rewrite(fail_from_the_sixth_step, n=10**6)
+    double = Path(__file__).resolve().parent / "hil_tank_double.py"
+    device = f'map = "{Path(__file__).resolve().parent / "tank_map.toml"}", port = {proxy.port}, policy = "fallback"'
+    entry = {
+        "interface": f'python = "{double}:HeatedTank"\ndevice = {{ {device} }}',
+        "fallback table": f'device = {{ {device}, fallback = {{ python = "{double}:HeatedTank" }} }}',
+    }[form]
+    system = tmp_path / "tank.toml"
+    system.write_text(
+        f'[master]\nstop = "10min"\nstep = "60s"\n\n[components.tank]\n{entry}\n\n'
+        '[outputs]\nvariables = ["tank.tank_temperature"]\n'
+    )
+    result = load(system).run(out_dir=tmp_path / "out", progress=False)
+    assert result.ok
+    temperature = result.read()["tank.tank_temperature"]
+    assert len(temperature) == 11
+    # no inputs set: the tank cools from 313.15 K towards its 283.15 K ambient by the closed form, read
+    # from float32 registers for five steps and from the shadow-stepped fallback after that
+    minutes = np.arange(11) * 60.0
+    expected = 283.15 + 30.0 * np.exp(-minutes * UA / HEAT_CAPACITY)
+    np.testing.assert_allclose(temperature, expected, rtol=0, atol=1e-4)
+    faults = json.loads((tmp_path / "out" / "summary.json").read_text())["faults"]
+    assert [(f["time_s"], f["action"]) for f in faults] == [(300.0, "fallback to 'tank'")]
