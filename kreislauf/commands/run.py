@@ -22,6 +22,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--realtime", nargs="?", const=1.0, type=float, metavar="FACTOR",
         help="pace the run against the wall clock (FACTOR simulated seconds per second, default 1)",
     )
+    native = run.add_mutually_exclusive_group()
+    native.add_argument(
+        "--native", dest="native", action="store_const", const="on", default=None,
+        help="step in compiled C and fail naming the reasons when the system does not allow it "
+        "(default: the file's [master] native, auto)",
+    )
+    native.add_argument("--no-native", dest="native", action="store_const", const="off",
+                        help="step in Python")
     progress = run.add_mutually_exclusive_group()
     progress.add_argument(
         "--progress",
@@ -43,7 +51,7 @@ def run_command(args: argparse.Namespace) -> int:
     from kreislauf.api import load
     from kreislauf.cli import CommandError
     from kreislauf.component import ComponentError
-    from kreislauf.master import CosimError
+    from kreislauf.master import CosimError, NativePathError
 
     for option in ("stop", "step"):
         value = getattr(args, option)
@@ -57,9 +65,11 @@ def run_command(args: argparse.Namespace) -> int:
     except SystemFileError as exc:
         raise CommandError(str(exc)) from None
     try:
-        pacing = {} if args.realtime is None else {"realtime": True, "realtime_factor": args.realtime}
-        result = system.run(stop=args.stop, step=args.step, out_dir=args.output, progress=args.progress, **pacing)
-    except SystemFileError as exc:
+        options = {} if args.realtime is None else {"realtime": True, "realtime_factor": args.realtime}
+        if args.native is not None:
+            options["native"] = args.native
+        result = system.run(stop=args.stop, step=args.step, out_dir=args.output, progress=args.progress, **options)
+    except (SystemFileError, NativePathError) as exc:
         raise CommandError(str(exc)) from None
     except (ComponentError, CosimError) as exc:
         out = args.output or Path("results") / system.name
@@ -73,6 +83,7 @@ def run_command(args: argparse.Namespace) -> int:
     if result.balance is not None and result.bonds:
         print(f"energy:  {result.balance.report()}")
     print(f"steps:   {result.stats.steps} in {result.stats.wall_time:.3g} s")
+    print(f"path:    {result.stats.path} ({result.stats.path_reason})")
     summary = json.loads(result.summary_path.read_text())
     if summary.get("realtime"):
         rt = summary["realtime"]

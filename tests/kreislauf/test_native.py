@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -344,3 +346,19 @@ def test_block_writes_and_chunk_booking_match_row_by_row(tmp_path):
     assert chunk.entries() == step.entries()
     # sent is what left the senders: the telescoping sum is the change of their counters
     np.testing.assert_allclose(sent.sum(axis=0), y[0, [0, 2]] - y[-1, [0, 2]], rtol=1e-12)
+
+
+def test_the_command_line_chooses_the_path(tmp_path, tanks):
+    path = tank_system(tmp_path, tanks)
+    outputs = {}
+    for flag in ("--native", "--no-native"):
+        proc = subprocess.run([sys.executable, "-m", "kreislauf", "run", str(path), "-o", str(tmp_path / flag),
+                               "--no-progress", flag], capture_output=True, text=True, timeout=120, check=False)
+        assert proc.returncode == 0, proc.stderr
+        outputs[flag] = read_results(tmp_path / flag / "results.parquet")
+        assert ("path:    native" if flag == "--native" else 'path:    python (native = "off")') in proc.stdout
+    assert_same_columns(outputs["--native"], outputs["--no-native"])
+    proc = subprocess.run([sys.executable, "-m", "kreislauf", "run", str(path), "-o", str(tmp_path / "rt"),
+                           "--no-progress", "--native", "--realtime", "1e9"],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 2 and "native stepping path cannot run this system: real-time pacing" in proc.stderr
