@@ -158,6 +158,7 @@ kl_instance *kl_instantiate(const char *instance_name, kl_log_function log_funct
     for (i = 0; i < KL_N_LOG_CATEGORIES; i++) {
         instance->log_category_on[i] = 1;
     }
+    kl_solver_coefficients(&instance->work.coefficients);
     start_values(instance);
     return instance;
 }
@@ -414,8 +415,11 @@ kl_status kl_set_value(kl_instance *instance, const char *function, unsigned int
                info->name, value, info->min, info->max, unit_separator(info), info->unit, function, value_reference);
         return KL_ERROR;
     }
-    s->v[value_reference] = value;
-    s->outputs_stale = 1;
+    /* writing the same value again (bit for bit, so -0.0 replaces 0.0) keeps the outputs valid */
+    if (memcmp(&s->v[value_reference], &value, sizeof(value)) != 0) {
+        s->v[value_reference] = value;
+        s->outputs_stale = 1;
+    }
     return KL_OK;
 }
 

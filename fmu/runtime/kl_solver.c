@@ -66,10 +66,7 @@ void kl_lu_solve(const double *lu, const int *pivot, int n, double *b)
     }
 }
 
-#if KL_N_STATES > 0
-
 #define S KL_ROSENBROCK_STAGES
-#define N KL_N_STATES
 
 /* ROS34PW2 in the untransformed notation of Rang & Angermann (2005): stage coupling alpha, stage
  * Jacobian coupling gamma (diagonal = GAMMA), weights b (order 3) and b_hat (order 2). */
@@ -95,16 +92,7 @@ static const double B_HAT[S] = {3.7810903145819369e-01, -9.6042292212423178e-02,
  * (1/(h gamma) I - J) u_i = f(t + alpha_i h, x + sum_j a_ij u_j) + sum_j (c_ij / h) u_j + gamma_i h f_t,
  * x_new = x + sum_i m_i u_i, error = sum_i e_i u_i, where a = alpha Gamma^-1, c = diag(1/gamma) - Gamma^-1,
  * m = b Gamma^-1, e = (b - b_hat) Gamma^-1, alpha_i = sum_j alpha_ij, gamma_i = sum_j gamma_ij. */
-typedef struct {
-    double a[S][S];
-    double c[S][S];
-    double m[S];
-    double e[S];
-    double alpha[S];
-    double gamma[S];
-} transformed_coefficients;
-
-static void transform_coefficients(transformed_coefficients *tc)
+void kl_solver_coefficients(kl_rosenbrock_coefficients *tc)
 {
     double inverse[S][S];
     int i, j, k;
@@ -132,7 +120,12 @@ static void transform_coefficients(transformed_coefficients *tc)
             tc->gamma[i] += GAMMA_MATRIX[i][j];
         }
     }
+    tc->diagonal = GAMMA;
 }
+
+#if KL_N_STATES > 0
+
+#define N KL_N_STATES
 
 static const char *state_name(int i)
 {
@@ -211,13 +204,113 @@ static int fail(kl_instance *instance, double t, double h, double h_min, int wor
     return KL_ERROR;
 }
 
+/* ROS34PW2 is a W-method: its order holds for any matrix in place of the Jacobian, so a non-finite entry
+ * of J or df/dt (a singular point of the model, e.g. a derivative through a capped or switched expression
+ * at zero flow) is replaced by zero instead of stopping the run. */
+static void check_jacobian(kl_instance *instance, double t)
+{
+    kl_solver_workspace *w = &instance->work;
+    double probe = 0.0;
+    int i, j;
+    for (i = 0; i < N * N; i++) {
+        probe += w->jac[i] * 0.0; /* 0 * inf and 0 * nan are nan */
+    }
+    for (i = 0; i < N; i++) {
+        probe += w->dfdt[i] * 0.0;
+    }
+    if (probe == 0.0) {
+        return;
+    }
+    for (i = 0; i < N; i++) {
+        if (!isfinite(w->dfdt[i])) {
+            kl_log(instance, KL_OK, KL_LOG_SOLVER, "the time derivative d(der(%s))/dt is %g at t = %.16g s; using 0",
+                   state_name(i), w->dfdt[i], t);
+            w->dfdt[i] = 0.0;
+        }
+        for (j = 0; j < N; j++) {
+            if (!isfinite(w->jac[i * N + j])) {
+                kl_log(instance, KL_OK, KL_LOG_SOLVER,
+                       "the Jacobian entry d(der(%s))/d(%s) is %g at t = %.16g s; using 0", state_name(i),
+                       state_name(j), w->jac[i * N + j], t);
+                w->jac[i * N + j] = 0.0;
+            }
+        }
+    }
+}
+
+/* Split the states into dynamic ones and quadratures (a zero column of J: no derivative depends on them),
+ * see kl_solver.h. */
+static void partition(kl_solver_workspace *w)
+{
+    int used[N];
+    int i, j;
+    w->n_dynamic = 0;
+    w->n_quadrature = 0;
+    for (j = 0; j < N; j++) {
+        used[j] = 0;
+    }
+    for (i = 0; i < N; i++) {
+        for (j = 0; j < N; j++) {
+            used[j] |= w->jac[i * N + j] != 0.0;
+        }
+    }
+    for (j = 0; j < N; j++) {
+        if (!used[j]) {
+            w->quadrature[w->n_quadrature++] = j;
+        } else {
+            w->dynamic[w->n_dynamic++] = j;
+        }
+    }
+}
+
+/* LU factors of the dynamic block M_dd = diagonal I - J_dd; returns 1 when it is singular. */
+static int decompose(kl_solver_workspace *w, double diagonal)
+{
+    const int m = w->n_dynamic;
+    int i, j;
+    for (i = 0; i < m; i++) {
+        const double *row = &w->jac[w->dynamic[i] * N];
+        for (j = 0; j < m; j++) {
+            w->lu[i * m + j] = -row[w->dynamic[j]];
+        }
+        w->lu[i * m + i] += diagonal;
+    }
+    return m > 0 ? kl_lu_decompose(w->lu, w->pivot, m) : 0;
+}
+
+/* Solve M u = b in place for the current factors: the dynamic block by LU, then each quadrature by
+ * u_q = h gamma (b_q + sum_d J_qd u_d); `h_gamma` = h * gamma. */
+static void solve(kl_solver_workspace *w, double h_gamma, double *b)
+{
+    const int m = w->n_dynamic;
+    int i, k;
+    for (k = 0; k < m; k++) {
+        w->gathered[k] = b[w->dynamic[k]];
+    }
+    if (m > 0) {
+        kl_lu_solve(w->lu, w->pivot, m, w->gathered);
+    }
+    for (i = 0; i < w->n_quadrature; i++) {
+        const int q = w->quadrature[i];
+        const double *row = &w->jac[q * N];
+        double sum = b[q];
+        for (k = 0; k < m; k++) {
+            sum += row[w->dynamic[k]] * w->gathered[k];
+        }
+        b[q] = h_gamma * sum;
+    }
+    for (k = 0; k < m; k++) {
+        b[w->dynamic[k]] = w->gathered[k];
+    }
+}
+
 int kl_solver_integrate(kl_instance *instance, const kl_solver_settings *settings, double t_end)
 {
     kl_solver_workspace *w = &instance->work;
     kl_solver_state *state = &instance->s.solver;
     kl_statistics *statistics = &instance->s.statistics;
+    const kl_rosenbrock_coefficients *tc = &w->coefficients;
     double *v = instance->s.v;
-    transformed_coefficients tc;
     double t = v[KL_VR_TIME];
     double h, attempts = 0.0;
     int have_point = 0; /* f0, J and df/dt are valid for the current (t, x) */
@@ -226,7 +319,6 @@ int kl_solver_integrate(kl_instance *instance, const kl_solver_settings *setting
     if (!(t_end > t)) {
         return KL_OK;
     }
-    transform_coefficients(&tc);
     for (i = 0; i < N; i++) {
         w->x[i] = v[kl_state_vr[i]];
     }
@@ -254,28 +346,10 @@ int kl_solver_integrate(kl_instance *instance, const kl_solver_settings *setting
                        "the derivative of state '%s' is %g at t = %.16g s", state_name(bad), w->f0[bad], t);
                 return KL_ERROR;
             }
-            put_states(v, w->x, t);
             kl_jacobian(v, w->jac, w->dfdt);
             statistics->jacobian_calls += 1.0;
-            /* ROS34PW2 is a W-method: its order holds for any matrix in place of the Jacobian, so a
-             * non-finite entry (a singular point of the model, e.g. a derivative through a capped
-             * or switched expression at zero flow) is replaced by zero instead of stopping the run. */
-            for (i = 0; i < N; i++) {
-                if (!isfinite(w->dfdt[i])) {
-                    kl_log(instance, KL_OK, KL_LOG_SOLVER,
-                           "the time derivative d(der(%s))/dt is %g at t = %.16g s; using 0", state_name(i),
-                           w->dfdt[i], t);
-                    w->dfdt[i] = 0.0;
-                }
-                for (j = 0; j < N; j++) {
-                    if (!isfinite(w->jac[i * N + j])) {
-                        kl_log(instance, KL_OK, KL_LOG_SOLVER,
-                               "the Jacobian entry d(der(%s))/d(%s) is %g at t = %.16g s; using 0", state_name(i),
-                               state_name(j), w->jac[i * N + j], t);
-                        w->jac[i * N + j] = 0.0;
-                    }
-                }
-            }
+            check_jacobian(instance, t);
+            partition(w);
             have_point = 1;
         }
         if (!(h > 0.0)) {
@@ -291,13 +365,7 @@ int kl_solver_integrate(kl_instance *instance, const kl_solver_settings *setting
             last = 1;
         }
 
-        for (i = 0; i < N * N; i++) {
-            w->lu[i] = -w->jac[i];
-        }
-        for (i = 0; i < N; i++) {
-            w->lu[i * N + i] += 1.0 / (h * GAMMA);
-        }
-        singular = kl_lu_decompose(w->lu, w->pivot, N);
+        singular = decompose(w, 1.0 / (h * tc->diagonal));
         statistics->decompositions += 1.0;
 
         if (!singular) {
@@ -309,24 +377,31 @@ int kl_solver_integrate(kl_instance *instance, const kl_solver_settings *setting
                     for (i = 0; i < N; i++) {
                         double xs = w->x[i];
                         for (j = 0; j < k; j++) {
-                            xs += tc.a[k][j] * w->u[j][i];
+                            xs += tc->a[k][j] * w->u[j][i];
                         }
                         w->x_new[i] = xs;
                     }
-                    nonfinite_state = derivatives(instance, w->x_new, t + tc.alpha[k] * h, w->f_stage);
+                    nonfinite_state = derivatives(instance, w->x_new, t + tc->alpha[k] * h, w->f_stage);
                     if (nonfinite_state >= 0) {
                         nonfinite_value = w->f_stage[nonfinite_state];
                         break;
                     }
                 }
-                for (i = 0; i < N; i++) {
-                    double r = w->f_stage[i] + tc.gamma[k] * h * w->dfdt[i];
+                {
+                    const double gamma_h = tc->gamma[k] * h;
+                    double c_h[S];
                     for (j = 0; j < k; j++) {
-                        r += tc.c[k][j] / h * w->u[j][i];
+                        c_h[j] = tc->c[k][j] / h;
                     }
-                    u[i] = r;
+                    for (i = 0; i < N; i++) {
+                        double r = w->f_stage[i] + gamma_h * w->dfdt[i];
+                        for (j = 0; j < k; j++) {
+                            r += c_h[j] * w->u[j][i];
+                        }
+                        u[i] = r;
+                    }
                 }
-                kl_lu_solve(w->lu, w->pivot, N, u);
+                solve(w, h * tc->diagonal, u);
             }
         }
 
@@ -334,8 +409,8 @@ int kl_solver_integrate(kl_instance *instance, const kl_solver_settings *setting
             for (i = 0; i < N; i++) {
                 double xn = w->x[i], e = 0.0, ratio;
                 for (k = 0; k < S; k++) {
-                    xn += tc.m[k] * w->u[k][i];
-                    e += tc.e[k] * w->u[k][i];
+                    xn += tc->m[k] * w->u[k][i];
+                    e += tc->e[k] * w->u[k][i];
                 }
                 w->x_new[i] = xn;
                 ratio = fabs(e) / weight(settings, i, w->x[i], xn);
@@ -349,7 +424,7 @@ int kl_solver_integrate(kl_instance *instance, const kl_solver_settings *setting
         }
 
         if (!singular && nonfinite_state < 0 && error_norm <= 1.0) {
-            double factor = error_norm > 0.0 ? 0.9 * pow(error_norm, -1.0 / 3.0) : 5.0;
+            double factor = error_norm > 0.0 ? 0.9 / cbrt(error_norm) : 5.0;
             factor = fmin(5.0, fmax(0.2, factor));
             if (state->rejected_last > 0.0) {
                 factor = fmin(factor, 1.0);
@@ -371,7 +446,7 @@ int kl_solver_integrate(kl_instance *instance, const kl_solver_settings *setting
             } else if (nonfinite_state >= 0) {
                 factor = 0.25;
             } else {
-                factor = fmax(0.2, 0.9 * pow(error_norm, -1.0 / 3.0));
+                factor = fmax(0.2, 0.9 / cbrt(error_norm));
             }
             statistics->rejected_steps += 1.0;
             state->rejected_last = 1.0;

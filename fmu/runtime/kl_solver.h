@@ -13,7 +13,14 @@
  * weights w_i = atol * kl_state_nominal[i] + rtol * max(|x_i(t)|, |x_i(t+h)|); a step is accepted
  * when the norm is <= 1. The next step size is h * min(5, max(0.2, 0.9 * err^(-1/3))) (not enlarged
  * right after a rejection), limited by solver_max_step (0 = no limit) and by the end of the interval.
- * The step size proposed at the end of one call is carried into the next call.
+ * The step size proposed at the end of one call is carried into the next call (and so from one
+ * communication step to the next), so that a smooth model takes one internal step per doStep.
+ *
+ * Linear algebra: states on which no derivative depends (a zero column of J: energy counters and
+ * other quadratures) make the iteration matrix block lower triangular,
+ *     M = [ M_dd  0 ;  -J_qd  I/(h gamma) ],   d = the other ("dynamic") states, q = the quadratures,
+ * so only the dynamic block M_dd is LU-decomposed; the quadrature stages follow by one substitution,
+ * u_q = h gamma (b_q + J_qd u_d). The partition is taken from the values of each Jacobian evaluation.
  */
 #ifndef KL_SOLVER_H
 #define KL_SOLVER_H
@@ -40,18 +47,35 @@ typedef struct {
     double rejected_last;   /* 1 when the last attempted step was rejected, else 0 */
 } kl_solver_state;
 
-/* Scratch memory sized by KL_N_STATES; its content never matters between calls. */
+/* ROS34PW2 in the transformed form (Hairer & Wanner IV.7 (7.25)); computed once per instance from the
+ * published coefficients by kl_solver_coefficients. */
 typedef struct {
+    double a[KL_ROSENBROCK_STAGES][KL_ROSENBROCK_STAGES];   /* alpha Gamma^-1 */
+    double c[KL_ROSENBROCK_STAGES][KL_ROSENBROCK_STAGES];   /* diag(1/gamma) - Gamma^-1 */
+    double m[KL_ROSENBROCK_STAGES];                          /* b Gamma^-1 */
+    double e[KL_ROSENBROCK_STAGES];                          /* (b - b_hat) Gamma^-1 */
+    double alpha[KL_ROSENBROCK_STAGES];                      /* row sums of alpha */
+    double gamma[KL_ROSENBROCK_STAGES];                      /* row sums of Gamma */
+    double diagonal;                                         /* gamma, the diagonal of Gamma */
+} kl_rosenbrock_coefficients;
+
+/* Scratch memory sized by KL_N_STATES; its content never matters between calls, except `coefficients`,
+ * which kl_instantiate fills once. */
+typedef struct {
+    kl_rosenbrock_coefficients coefficients;
     double x[KL_N_STATES_STORAGE];                              /* states at the step start */
     double x_new[KL_N_STATES_STORAGE];                          /* order-3 solution */
     double f0[KL_N_STATES_STORAGE];                             /* f(t, x) */
     double f_stage[KL_N_STATES_STORAGE];
     double dfdt[KL_N_STATES_STORAGE];
     double jac[KL_N_STATES_STORAGE * KL_N_STATES_STORAGE];
-    double lu[KL_N_STATES_STORAGE * KL_N_STATES_STORAGE];
+    double lu[KL_N_STATES_STORAGE * KL_N_STATES_STORAGE];      /* LU factors of the dynamic block M_dd */
     int pivot[KL_N_STATES_STORAGE];
+    int dynamic[KL_N_STATES_STORAGE];                           /* indices of the dynamic states */
+    int quadrature[KL_N_STATES_STORAGE];                        /* indices of the quadrature states */
+    int n_dynamic, n_quadrature;
+    double gathered[KL_N_STATES_STORAGE];                       /* stage values of the dynamic states */
     double u[KL_ROSENBROCK_STAGES][KL_N_STATES_STORAGE];        /* transformed stage values */
-    double error[KL_N_STATES_STORAGE];
 } kl_solver_workspace;
 
 /* Tolerances and limits of one integration, read from the model parameters. */
@@ -62,6 +86,9 @@ typedef struct {
 } kl_solver_settings;
 
 struct kl_instance;
+
+/* Fill `coefficients` from the ROS34PW2 tableau (once, at instantiation). */
+void kl_solver_coefficients(kl_rosenbrock_coefficients *coefficients);
 
 /* Integrate the states of `instance` from its current time v[KL_VR_TIME] to t_end with inputs and
  * parameters held constant. On return v holds the states at the time reached and v[KL_VR_TIME] that

@@ -1,0 +1,200 @@
+"""Tests of the FMU runtime's cheap-step behaviour: the solver's step size carried from one communication
+step to the next, the block solve of quadrature states, and the output cache and its invalidation.
+
+The runtime is compiled with the exporter's warning flags together with the hand-written test models of
+tests/fmu/runtime_c/ (``stiff_pair``: a linear pair with a closed-form solution and two quadratures;
+``heat_meter``: no states, outputs heat_flow = mass_flow * specific_heat * (supply - return) *
+efficiency / 100 and elapsed = time). Expected values come from the closed form and the model's
+equations, never from the runtime.
+"""
+
+from __future__ import annotations
+
+import math
+import subprocess
+from pathlib import Path
+
+import fmpy
+import pytest
+from fmpy.fmi2 import FMU2Slave
+from fmpy.fmi3 import FMU3Slave
+
+REPO = Path(__file__).resolve().parents[2]
+RUNTIME = REPO / "fmu" / "runtime"
+MODELS = Path(__file__).resolve().parent / "runtime_c"
+FMI_HEADERS = Path(fmpy.__file__).parent / "c-code"
+RUNTIME_SOURCES = [RUNTIME / name for name in ("kl_runtime.c", "kl_solver.c", "kl_fmi2.c", "kl_fmi3.c")]
+WARNINGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Wpedantic", "-Werror"]
+METER_TOKEN = "{2b6c0a51-7e3d-4f8a-8d10-heatmeter0001}"
+METER_VR = {"supply": 4, "return": 5, "mass_flow": 6, "specific_heat": 7, "efficiency": 8, "heat_flow": 9,
+            "elapsed": 10}
+
+
+def _gcc(args: list[str]) -> None:
+    result = subprocess.run(["gcc", *args], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.fixture(scope="module")
+def build(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The stiff_pair driver and the heat_meter model as a shared library in FMI 2 and FMI 3 layout."""
+    root = tmp_path_factory.mktemp("kl_runtime_speed")
+    driver = root / "driver"
+    _gcc([*WARNINGS, f"-I{RUNTIME}", f"-I{MODELS / 'stiff'}", f"-I{FMI_HEADERS}", *map(str, RUNTIME_SOURCES),
+          str(MODELS / "stiff" / "kl_model.c"), str(MODELS / "driver.c"), "-lm", "-o", str(driver)])
+    meter = root / "heat_meter"
+    for platform in ("linux64", "x86_64-linux"):
+        (meter / "binaries" / platform).mkdir(parents=True)
+        _gcc([*WARNINGS, "-fPIC", "-shared", "-fvisibility=hidden", f"-I{RUNTIME}", f"-I{MODELS / 'algebraic'}",
+              f"-I{FMI_HEADERS}", *map(str, RUNTIME_SOURCES), str(MODELS / "algebraic" / "kl_model.c"), "-lm",
+              "-o", str(meter / "binaries" / platform / "heat_meter.so")])
+    return {"driver": driver, "heat_meter": meter}
+
+
+def _run(build: dict[str, Path], *args: str) -> tuple[list[list[float]], int]:
+    """Communication points (t, x1, x2, quadrature, ...) and solver steps (accepted + rejected)."""
+    result = subprocess.run([str(build["driver"]), "run2", *args], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    points = [[float(x) for x in line.split()[1:]] for line in lines if line.startswith("point ")]
+    (stats,) = [line.split() for line in lines if line.startswith("stats ")]
+    return points, int(stats[1]) + int(stats[2])
+
+
+def _analytic(t: float, k1: float) -> tuple[float, float, float]:
+    """x1' = -k1 x1 + 1, x2' = -(x2 - x1), q' = x2 with x1(0) = 0, x2(0) = 1, q(0) = 0."""
+    a = 1.0 / k1
+    d = -a / (1.0 - k1)
+    c = 1.0 - a - d
+    x1 = a - a * math.exp(-k1 * t)
+    x2 = a + d * math.exp(-k1 * t) + c * math.exp(-t)
+    q = a * t + d / k1 * (1.0 - math.exp(-k1 * t)) + c * (1.0 - math.exp(-t))
+    return x1, x2, q
+
+
+# ---- the step size carried across communication steps ----------------------------------------------------
+
+
+def test_smooth_problem_takes_about_one_solver_step_per_short_communication_step(build):
+    # the solver's own step at rtol 1e-3 (~0.5 s) is far longer than 0.1 s: with the step size carried
+    # over, nearly every doStep is one solver step; restarting each doStep from the initial step
+    # estimate (~0.01 s here) needs two to three
+    points, steps = _run(build, "k1=1.5", "rtol=1e-3", "T=10", "h=0.1", "period=1e9")
+    assert len(points) == 101
+    assert steps <= 100 + 15
+
+
+@pytest.mark.parametrize("k1", [1.5, 50.0, 1e4])
+@pytest.mark.parametrize("step", [0.1, 1.0])
+def test_communication_grid_adds_at_most_one_step_per_communication_point(build, k1, step):
+    # one 10 s doStep against doSteps of `step`: cutting the solver steps at the grid may add one step per
+    # communication point, but the step size history must survive (no restart at every point)
+    _, one_interval = _run(build, f"k1={k1}", "rtol=1e-3", "T=10", "h=10", "period=1e9")
+    _, many_intervals = _run(build, f"k1={k1}", "rtol=1e-3", "T=10", f"h={step}", "period=1e9")
+    assert many_intervals <= one_interval + round(10 / step)
+
+
+@pytest.mark.parametrize("step", [0.01, 0.1, 1.0, 10.0])
+@pytest.mark.parametrize("k1", [1.5, 1e4])
+def test_results_match_the_closed_form_for_every_communication_step(build, step, k1):
+    rtol, atol = 1e-6, 1e-8
+    points, _ = _run(build, f"k1={k1}", f"rtol={rtol}", "T=10", f"h={step}", "period=1e9")
+    assert points[-1][0] == pytest.approx(10.0, abs=1e-12)
+    for t, x1, x2, q, *_ in points[:: max(1, len(points) // 50)] + points[-1:]:
+        for value, exact in zip((x1, x2, q), _analytic(t, k1), strict=True):
+            assert abs(value - exact) <= 10 * (rtol * abs(exact) + atol), (t, value, exact)
+
+
+def test_quadrature_of_a_stiff_state_is_exact_to_tolerance_at_tight_tolerance(build):
+    # q' = x2 is solved by substitution after the LU of the (x1, x2) block; at rtol 1e-10 the quadrature
+    # must still follow the closed form to ten times the tolerance
+    rtol, atol = 1e-10, 1e-8
+    points, _ = _run(build, "k1=1e4", f"rtol={rtol}", "T=10", "h=2.5", "period=1e9")
+    for t, x1, x2, q, *_ in points:
+        for value, exact in zip((x1, x2, q), _analytic(t, 1e4), strict=True):
+            assert abs(value - exact) <= 10 * (rtol * abs(exact) + atol), (t, value, exact)
+
+
+# ---- the output cache ------------------------------------------------------------------------------------
+
+
+def _heat_flow(mass_flow: float, supply: float, ret: float = 320.0, cp: float = 4180.0) -> float:
+    return mass_flow * cp * (supply - ret)
+
+
+class _Meter:
+    """heat_meter through fmpy, FMI 2 or FMI 3, with one pair of set/get calls for both."""
+
+    def __init__(self, build: dict[str, Path], version: int) -> None:
+        cls = FMU2Slave if version == 2 else FMU3Slave
+        self.version = version
+        self.fmu = cls(guid=METER_TOKEN, unzipDirectory=str(build["heat_meter"]), modelIdentifier="heat_meter",
+                       instanceName=f"meter{version}")
+        self.fmu.instantiate()
+        if version == 2:
+            self.fmu.setupExperiment(startTime=0.0)
+            self.fmu.enterInitializationMode()
+        else:
+            self.fmu.enterInitializationMode(startTime=0.0)
+        self.fmu.exitInitializationMode()
+
+    def set(self, name: str, value: float) -> None:
+        setter = self.fmu.setReal if self.version == 2 else self.fmu.setFloat64
+        setter([METER_VR[name]], [value])
+
+    def get(self, name: str) -> float:
+        getter = self.fmu.getReal if self.version == 2 else self.fmu.getFloat64
+        return getter([METER_VR[name]])[0]
+
+    def save(self):
+        return self.fmu.getFMUstate() if self.version == 2 else self.fmu.getFMUState()
+
+    def restore(self, state) -> None:
+        if self.version == 2:
+            self.fmu.setFMUstate(state)
+        else:
+            self.fmu.setFMUState(state)
+
+
+@pytest.fixture(params=[2, 3])
+def meter(build, request):
+    m = _Meter(build, request.param)
+    yield m
+    m.fmu.freeInstance()
+
+
+def test_set_input_invalidates_the_outputs_read_before(meter):
+    assert meter.get("heat_flow") == pytest.approx(_heat_flow(2.0, 350.0), rel=1e-15)
+    meter.set("supply", 360.0)
+    assert meter.get("heat_flow") == pytest.approx(_heat_flow(2.0, 360.0), rel=1e-15)
+    meter.set("supply", 360.0)  # the same value again
+    assert meter.get("heat_flow") == pytest.approx(_heat_flow(2.0, 360.0), rel=1e-15)
+    meter.set("mass_flow", 3.0)
+    meter.set("mass_flow", 2.5)  # two writes, one read
+    assert meter.get("heat_flow") == pytest.approx(_heat_flow(2.5, 360.0), rel=1e-15)
+
+
+def test_restoring_a_state_restores_the_outputs_of_its_inputs(meter):
+    meter.set("supply", 340.0)
+    saved_fresh = meter.save()  # outputs not yet brought up to date for 340 K
+    assert meter.get("heat_flow") == pytest.approx(_heat_flow(2.0, 340.0), rel=1e-15)
+    saved_read = meter.save()  # outputs up to date
+    meter.set("supply", 370.0)
+    assert meter.get("heat_flow") == pytest.approx(_heat_flow(2.0, 370.0), rel=1e-15)
+    for saved in (saved_fresh, saved_read):
+        meter.restore(saved)
+        assert meter.get("heat_flow") == pytest.approx(_heat_flow(2.0, 340.0), rel=1e-15)
+        meter.set("supply", 370.0)
+        assert meter.get("heat_flow") == pytest.approx(_heat_flow(2.0, 370.0), rel=1e-15)
+        meter.set("supply", 340.0)  # the restored value again: outputs agree with it
+        assert meter.get("heat_flow") == pytest.approx(_heat_flow(2.0, 340.0), rel=1e-15)
+
+
+def test_do_step_brings_the_outputs_to_the_new_time(meter):
+    t = 0.0
+    for step, mass_flow in ((5.0, 1.0), (2.5, 4.0), (0.0, 6.0)):
+        meter.set("mass_flow", mass_flow)
+        meter.fmu.doStep(t, step)
+        t += step
+        assert meter.get("elapsed") == pytest.approx(t, abs=1e-12)
+        assert meter.get("heat_flow") == pytest.approx(_heat_flow(mass_flow, 350.0), rel=1e-15)
