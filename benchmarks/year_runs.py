@@ -1,18 +1,22 @@
 """Wall time of a year of an example system at 60 s steps, and the share of it spent inside the FMUs.
 
 Runs ``examples/kahla.toml`` (``--system`` for another file) twice through the master, the same way
-``kreislauf run`` does:
+``kreislauf run`` does, on the stepping path the master chooses (``native = "auto"``: compiled C for an
+all-FMU fixed-step system; ``--python`` forces the Python path):
 
 1. plain: the wall time of the run (components built beforehand, FMUs taken from the export cache);
-2. timed: every component's ``set_inputs``, ``do_step`` and ``get_outputs`` wrapped in a timer, and so
-   are the setter and getter functions of the master's fast path (``input_setter`` /
-   ``output_getter``). This gives the time inside the FMUs (the wrapped calls include the importer's
-   Python layer: ctypes marshalling and range checks), the time inside the Python components (time
-   series) and, as the rest, the master's own cost (coupling, ledger, Parquet).
+2. timed: on the native path, the C stepper times every FMU call itself (``clock_gettime`` around each
+   doStep and each set/get, per component). On the Python path, every component's ``set_inputs``,
+   ``do_step`` and ``get_outputs`` is wrapped in a timer, and so are the setter and getter functions of
+   the master's fast path (``input_setter`` / ``output_getter``); those calls include the importer's
+   Python layer (ctypes marshalling and range checks). Either way this gives the time inside the FMUs,
+   the time inside Python components (time series) and, as the rest, the master's own cost (coupling,
+   ledger, Parquet).
 
 Prints the times, the FMU share, the master's wall time per FMU time (the baseline measured in the same
-run), and the ratio to the 20 s per year target of issue 4. Run: ``python benchmarks/year_runs.py``
-(``--days N`` for a shorter period).
+run), the cost of one doStep per FMU (native path), and the ratio to the 20 s per year target of issue 4.
+Run: ``python benchmarks/year_runs.py`` (``--days N`` for a shorter period, ``--python`` for the Python
+path).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from pathlib import Path
 
 from kreislauf.api import System, load
 from kreislauf.fmu import FmuComponent
+from kreislauf.master import Master, RunResult
 from kreislauf.system import make_component
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -78,17 +83,43 @@ def build(path: Path, clock: Clock | None) -> System:
     return System(spec, components)
 
 
+def profiled_native(path: Path, stop: float, out: Path) -> tuple[RunResult, dict[str, dict[str, float]]]:
+    """A native-path run of ``path`` with the C stepper timing every FMU call; the result and the
+    per-component timing."""
+    spec = load(path).spec
+    spec.settings.stop, spec.settings.step = stop, 60.0
+    components = {name: make_component(cspec) for name, cspec in spec.components.items()}
+    try:
+        master = Master(spec, components)
+        master.native_profile = True
+        result = master.run(out, progress=False)
+    finally:
+        for comp in components.values():
+            comp.close()
+    return result, master.native_timing or {}
+
+
 def main() -> None:
     """Run the benchmark and print its numbers."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--system", type=Path, default=ROOT / "examples" / "kahla.toml")
     parser.add_argument("--days", type=float, default=365.0)
+    parser.add_argument("--python", action="store_true", help="step in Python (native = off)")
     args = parser.parse_args()
     stop = args.days * 86400.0
+    native = "off" if args.python else "auto"
+    timing: dict[str, dict[str, float]] = {}
+    clock = Clock()
     with tempfile.TemporaryDirectory() as tmp:
-        plain = build(args.system, None).run(stop=stop, step=60.0, out_dir=Path(tmp) / "plain", progress=False)
-        clock = Clock()
-        timed = build(args.system, clock).run(stop=stop, step=60.0, out_dir=Path(tmp) / "timed", progress=False)
+        plain = build(args.system, None).run(stop=stop, step=60.0, out_dir=Path(tmp) / "plain", progress=False,
+                                             native=native)
+        if plain.stats.path == "native":
+            timed, timing = profiled_native(args.system, stop, Path(tmp) / "timed")
+            clock.seconds["fmu"] = sum(t["do_step_s"] + t["set_get_s"] for t in timing.values())
+            clock.calls["fmu"] = sum(t["do_step_calls"] for t in timing.values())
+        else:
+            timed = build(args.system, clock).run(stop=stop, step=60.0, out_dir=Path(tmp) / "timed",
+                                                  progress=False, native="off")
     for result in (plain, timed):
         if not result.ok:
             raise SystemExit(f"the run failed: {result.error}")
@@ -97,11 +128,15 @@ def main() -> None:
     rest = wall_timed - fmu - py
     year = wall * 365.0 / args.days
     print(f"system {args.system.name}: {args.days:g} d at 60 s steps, {plain.stats.steps} macro steps")
+    print(f"stepping path: {plain.stats.path} ({plain.stats.path_reason})")
     print(f"wall time (plain run)            {wall:9.2f} s   ({year:.1f} s per year)")
     print(f"wall time (timed run)            {wall_timed:9.2f} s")
     print(f"  inside FMUs                    {fmu:9.2f} s   {fmu / wall_timed:6.1%}   ({clock.calls['fmu']} calls)")
     print(f"  inside Python components       {py:9.2f} s   {py / wall_timed:6.1%}   ({clock.calls['python']} calls)")
     print(f"  master (coupling, ledger, I/O) {rest:9.2f} s   {rest / wall_timed:6.1%}")
+    for name, t in timing.items():
+        per_step = 1e6 * t["do_step_s"] / max(1, t["do_step_calls"])
+        print(f"    {name:<20} doStep {per_step:7.2f} us x {t['do_step_calls']}, set/get {t['set_get_s']:6.2f} s")
     print(f"ratio wall time / time inside FMUs      {wall_timed / fmu:6.2f}")
     print(f"ratio year wall time / {TARGET:g} s target   {year / TARGET:6.2f}")
 
