@@ -6,7 +6,8 @@ capacity b), stepped with fixed steps:
 1. Python components (the test doubles of tests/kreislauf): the master (Jacobi, results streamed to
    Parquet, energy ledger on) against a hand-written Jacobi loop over the same components
    (``set_inputs`` / ``do_step`` / ``get_outputs``, nothing recorded).
-2. Two exported kreislauf FMUs (FMI 2.0) through :class:`kreislauf.fmu.FmuComponent`: the master
+2. Two exported kreislauf FMUs (FMI 2.0) through :class:`kreislauf.fmu.FmuComponent`: the master on its
+   native stepping path (compiled C, ``native = "on"``) and on its Python path (``native = "off"``),
    against a hand-written loop over the same FmuComponents, and against a bare fmpy loop
    (``FMU2Slave.setReal/doStep/getReal``) over the same FMUs.
 
@@ -96,12 +97,13 @@ PARAMS = {
 CONNECTIONS = ["B.temperature -> A.ambient_temperature", {"from": "A.ambient_power", "to": "B.heating", "factor": -1.0}]
 
 
-def fmu_master(fmu: Path, steps: int, out: Path) -> float:
+def fmu_master(fmu: Path, steps: int, out: Path, native: str) -> float:
     from kreislauf.fmu import FmuComponent
     from kreislauf.master import Master
 
     comps = {n: FmuComponent(fmu, name=n) for n in ("A", "B")}
-    spec = SystemSpec(name="fmu-bench", settings=MasterSettings(step=60.0, stop=60.0 * steps, row_group_size=65536))
+    settings = MasterSettings(step=60.0, stop=60.0 * steps, row_group_size=65536, native=native)
+    spec = SystemSpec(name="fmu-bench", settings=settings)
     for n in comps:
         spec.components[n] = ComponentSpec(n, "fmu", str(fmu), parameters=PARAMS[n])
     _parse_connections(CONNECTIONS, spec, _Source(""), lambda *a, **k: None)
@@ -208,17 +210,19 @@ def main() -> None:
         except Exception as exc:  # noqa: BLE001 - the FMU half is skipped without a compiler
             print(f"FMUs skipped: {type(exc).__name__}: {exc}")
             return
-        master = best_of(lambda: fmu_master(fmu, n, tmp / "fmu"))
+        native = best_of(lambda: fmu_master(fmu, n, tmp / "fmu-native", "on"))
+        python = best_of(lambda: fmu_master(fmu, n, tmp / "fmu-python", "off"))
         hand = best_of(lambda: fmu_hand(fmu, n))
         bare = best_of(lambda: fmu_bare(fmu, n))
         print(f"kreislauf FMUs (FMI 2.0), 2 components, {n} macro steps")
         print(f"  bare fmpy loop         : {1e6 * bare / n:8.2f} us/step")
         print(f"  FmuComponent hand loop : {1e6 * hand / n:8.2f} us/step   ratio to bare {hand / bare:.2f}")
-        print(
-            f"  master                 : {1e6 * master / n:8.2f} us/step   ratio to hand {master / hand:.2f}, "
-            f"to bare {master / bare:.2f}"
-        )
-        print(f"  overhead vs hand loop  : {1e6 * (master - hand) / n / 2:8.2f} us per component per macro step")
+        for label, wall in (("master, native path", native), ("master, Python path", python)):
+            print(
+                f"  {label:<22} : {1e6 * wall / n:8.2f} us/step   ratio to hand {wall / hand:.2f}, "
+                f"to bare {wall / bare:.2f}"
+            )
+        print(f"  Python path overhead vs hand loop: {1e6 * (python - hand) / n / 2:8.2f} us per component per step")
 
 
 if __name__ == "__main__":
