@@ -45,7 +45,8 @@ def test_bench_system_with_the_served_exchanger_matches_the_simulated_one(tmp_pa
         device_line = next(ln for ln in text.splitlines() if ln.startswith("device = "))
         with_device = text.replace('map = "heat_exchanger_map.toml"', f'map = "{BENCH / "heat_exchanger_map.toml"}"')
         with_device = with_device.replace("port = 5020", f"port = {port}")
-        with_model = text.replace(device_line, f'fmu = "{hx_fmu}"')  # the one-line swap
+        with_model = text.replace(device_line + "\n", "")  # the one-line swap
+        assert 'model = "fouling_heat_exchanger"' in with_model and "device" not in with_model.split("[master]")[1]
         (tmp_path / "device.toml").write_text(with_device)
         (tmp_path / "model.toml").write_text(with_model)
         got = load(tmp_path / "device.toml").run(out_dir=tmp_path / "device").read()
