@@ -191,3 +191,22 @@ def test_bench_example_maps_fit_their_models(map_file, model_name):
     if model_name not in MODELS:
         pytest.skip(f"model '{model_name}' is not registered in kreislauf.models yet")
     load_register_map(REPO / "examples" / "bench" / map_file).bind(model_variables(model_name), model_name)
+
+
+def test_binding_problems_lists_every_point_that_does_not_fit_the_component():
+    def break_three(data):
+        data["points"]["heat_loss"]["unit"] = "kW"  # the tank's heat loss is in W
+        data["points"]["heater_energy"]["variable"] = "heater_enrgy"
+        data["points"]["heater_power_set"]["variable"] = "heat_loss"  # an output cannot be written
+
+    register_map = register_map_from_dict(variant(break_three), source="bench.toml")
+    problems = register_map.binding_problems(tank_variables(), "tank")
+    assert sorted(p.point for p in problems) == ["heat_loss", "heater_energy", "heater_power_set"]
+    messages = {p.point: str(p) for p in problems}
+    assert "unit 'kW' differs from the unit 'W'" in messages["heat_loss"]
+    assert "did you mean 'heater_energy'" in messages["heater_energy"]
+    assert "access 'rw' needs an input or parameter" in messages["heater_power_set"]
+    assert all("bench.toml" in m and "component 'tank'" in m for m in messages.values())
+    with pytest.raises(RegisterMapError) as info:
+        register_map.bind(tank_variables(), "tank")
+    assert info.value.point == problems[0].point
