@@ -362,3 +362,19 @@ def test_the_command_line_chooses_the_path(tmp_path, tanks):
                            "--no-progress", "--native", "--realtime", "1e9"],
                           capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 2 and "native stepping path cannot run this system: real-time pacing" in proc.stderr
+
+
+def test_without_a_compiler_auto_steps_in_python_and_says_why(tmp_path, tanks):
+    # no compiler on PATH, no $CC and an empty cache: the library cannot be built
+    path = tank_system(tmp_path, tanks)
+    env = {"PATH": str(tmp_path / "empty"), "XDG_CACHE_HOME": str(tmp_path / "cache"), "HOME": str(tmp_path)}
+    proc = subprocess.run([sys.executable, "-m", "kreislauf", "run", str(path), "-o", str(tmp_path / "out"),
+                           "--no-progress"], capture_output=True, text=True, timeout=120, check=False, env=env)
+    assert proc.returncode == 0, proc.stderr
+    stats = json.loads((tmp_path / "out" / "summary.json").read_text())["stats"]
+    assert stats["path"] == "python"
+    assert stats["path_reason"].startswith("the native stepper is not available: no C compiler found")
+    proc = subprocess.run([sys.executable, "-m", "kreislauf", "run", str(path), "-o", str(tmp_path / "on"),
+                           "--no-progress", "--native"], capture_output=True, text=True, timeout=120, check=False,
+                          env=env)
+    assert proc.returncode == 2 and "no C compiler found" in proc.stderr
