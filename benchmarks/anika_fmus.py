@@ -8,7 +8,8 @@ all six shared libraries of one variant, sets the parameters of ``examples/anika
 a Gauss-Seidel loop over the file's connections (each FMU's inputs come from the latest outputs of the
 others, so the inputs are the coupled system's), ``--steps`` communication steps of ``--step`` seconds
 (default: a week of 60 s steps). Per FMU it reports the mean time per macro step of fmi2SetReal of the
-inputs, fmi2DoStep and fmi2GetReal of every Real output, and the solver's work per doStep (accepted and
+inputs, fmi2DoStep and fmi2GetReal of every Real output, one algebraic-loop iteration (``loop``: one
+input changed, every output read, so evaluated, again), and the solver's work per doStep (accepted and
 rejected internal steps, derivative and Jacobian evaluations, LU decompositions) read from the FMU
 state. A second pass without per-call clocks gives the total per macro step and the year (525 600
 steps) it extrapolates to. The variants run alternately ``--repeats`` times; the best time of each is kept.
@@ -152,15 +153,16 @@ def main() -> None:
     print(f"ANIKA FMUs, {steps} macro steps of {args.step:g} s; baseline runtime = {args.baseline}, current ="
           " the working tree; times in microseconds per macro step")
     print(f"{'component':<10} {'model':<24} {'doStep base':>11} {'doStep now':>10} {'ratio':>6} {'set':>5}"
-          f" {'get':>5}  {'per doStep now (base): solver steps, rejected, f, J, LU':<40}")
+          f" {'get':>5} {'loop base':>9} {'loop now':>8}  {'per doStep now (base): solver steps, rejected, f, J, LU'}")
     for name, component in system["components"].items():
-        base_set, base_step, base_get = results["baseline"]["time"][name]
-        set_ns, step_ns, get_ns = results["current"]["time"][name]
+        _, base_step, _, base_loop = results["baseline"]["time"][name]
+        set_ns, step_ns, get_ns, loop_ns = results["current"]["time"][name]
         now = [x / steps for x in results["current"]["stats"][name][:5]]
         base = [x / steps for x in results["baseline"]["stats"][name][:5]]
         work = ", ".join(f"{a:.2f} ({b:.2f})" for a, b in zip(now, base, strict=True))
         print(f"{name:<10} {component['model']:<24} {base_step / 1e3:11.2f} {step_ns / 1e3:10.2f}"
-              f" {base_step / step_ns:5.1f}x {set_ns / 1e3:5.2f} {get_ns / 1e3:5.2f}  {work}")
+              f" {base_step / step_ns:5.1f}x {set_ns / 1e3:5.2f} {get_ns / 1e3:5.2f} {base_loop / 1e3:9.2f}"
+              f" {loop_ns / 1e3:8.2f}  {work}")
     base_total, total = results["baseline"]["total"], results["current"]["total"]
     print(f"all six, set + doStep + get, no per-call clocks: baseline {base_total / 1e3:.2f} µs, now"
           f" {total / 1e3:.2f} µs per macro step ({base_total / total:.1f}x); a year of {YEAR_STEPS} steps:"

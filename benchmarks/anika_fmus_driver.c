@@ -14,7 +14,10 @@
  * The loop runs twice from the same initial state: once with a clock read around every call (the
  * per-FMU breakdown, wall-clock time) and once without (the total per macro step, process CPU time, so
  * that time during which other processes held the core does not count). Output lines:
- *   fmu NAME set_ns step_ns get_ns                      (mean per macro step)
+ *   fmu NAME set_ns step_ns get_ns loop_ns              (mean per macro step)
+ * loop_ns is one iteration of an algebraic loop after the step: one input set to a slightly different
+ * value and every output read (so evaluated) again; the input is then set back and the outputs read,
+ * untimed, so that the run continues as without the probe.
  *   stats NAME accepted rejected derivatives jacobians decompositions time_events input_events
  *   total ns_per_macro_step
  * The statistics come from the kreislauf FMU state (fmi2SerializeFMUstate): the payload after the
@@ -60,7 +63,7 @@ typedef struct {
     int in_src_fmu[MAX_VALUES], in_src_index[MAX_VALUES];
     unsigned in_src_vr[MAX_VALUES];
     double in_offset[MAX_VALUES];
-    double set_ns, step_ns, get_ns;
+    double set_ns, step_ns, get_ns, feedthrough_ns;
 } fmu;
 
 static fmu fmus[MAX_FMUS];
@@ -225,7 +228,7 @@ static void start(void)
         }
         check(f->exit_init(f->c), f, "exit initialisation");
         check(f->get_real(f->c, f->out_vr, f->n_out, f->out), f, "get outputs");
-        f->set_ns = f->step_ns = f->get_ns = 0.0;
+        f->set_ns = f->step_ns = f->get_ns = f->feedthrough_ns = 0.0;
     }
 }
 
@@ -257,6 +260,17 @@ static void run_timed(long steps, double h)
             f->set_ns += t1 - t0;
             f->step_ns += t2 - t1;
             f->get_ns += t3 - t2;
+            if (f->n_in > 0) {
+                /* one iteration of an algebraic loop: an input changes, every output is read again */
+                double probe = f->in[0] * (1.0 + 1e-9) + 1e-12;
+                t0 = now_ns();
+                check(f->set_real(f->c, f->in_vr, 1, &probe), f, "set an input");
+                check(f->get_real(f->c, f->out_vr, f->n_out, f->out), f, "get outputs");
+                t1 = now_ns();
+                f->feedthrough_ns += t1 - t0;
+                check(f->set_real(f->c, f->in_vr, 1, f->in), f, "set the input back");
+                check(f->get_real(f->c, f->out_vr, f->n_out, f->out), f, "get outputs");
+            }
         }
     }
 }
@@ -322,8 +336,8 @@ int main(int argc, char **argv)
     start();
     run_timed(steps, h);
     for (i = 0; i < n_fmus; i++) {
-        printf("fmu %s %.1f %.1f %.1f\n", fmus[i].name, fmus[i].set_ns / steps, fmus[i].step_ns / steps,
-               fmus[i].get_ns / steps);
+        printf("fmu %s %.1f %.1f %.1f %.1f\n", fmus[i].name, fmus[i].set_ns / steps, fmus[i].step_ns / steps,
+               fmus[i].get_ns / steps, fmus[i].feedthrough_ns / steps);
         print_statistics(&fmus[i]);
     }
     start();

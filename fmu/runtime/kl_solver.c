@@ -204,23 +204,13 @@ static int fail(kl_instance *instance, double t, double h, double h_min, int wor
     return KL_ERROR;
 }
 
-/* ROS34PW2 is a W-method: its order holds for any matrix in place of the Jacobian, so a non-finite entry
- * of J or df/dt (a singular point of the model, e.g. a derivative through a capped or switched expression
- * at zero flow) is replaced by zero instead of stopping the run. */
-static void check_jacobian(kl_instance *instance, double t)
+/* Entries of J and df/dt that are not finite: ROS34PW2 is a W-method, its order holds for any matrix in place
+ * of the Jacobian, so a non-finite entry (a singular point of the model, e.g. a derivative through a capped or
+ * switched expression at zero flow) is logged and replaced by zero instead of stopping the run. */
+static void zero_nonfinite_entries(kl_instance *instance, double t)
 {
     kl_solver_workspace *w = &instance->work;
-    double probe = 0.0;
     int i, j;
-    for (i = 0; i < N * N; i++) {
-        probe += w->jac[i] * 0.0; /* 0 * inf and 0 * nan are nan */
-    }
-    for (i = 0; i < N; i++) {
-        probe += w->dfdt[i] * 0.0;
-    }
-    if (probe == 0.0) {
-        return;
-    }
     for (i = 0; i < N; i++) {
         if (!isfinite(w->dfdt[i])) {
             kl_log(instance, KL_OK, KL_LOG_SOLVER, "the time derivative d(der(%s))/dt is %g at t = %.16g s; using 0",
@@ -238,27 +228,41 @@ static void check_jacobian(kl_instance *instance, double t)
     }
 }
 
-/* Split the states into dynamic ones and quadratures (a zero column of J: no derivative depends on them),
- * see kl_solver.h. */
-static void partition(kl_solver_workspace *w)
+/* After a Jacobian evaluation: replace non-finite entries (see above) and split the states into dynamic
+ * ones and quadratures (a zero column of J: no derivative depends on them), see kl_solver.h. One pass over
+ * J finds both; the rare non-finite case takes a second. */
+static void prepare_jacobian(kl_instance *instance, double t)
 {
+    kl_solver_workspace *w = &instance->work;
     int used[N];
-    int i, j;
-    w->n_dynamic = 0;
-    w->n_quadrature = 0;
+    int i, j, nonfinite = 0;
     for (j = 0; j < N; j++) {
         used[j] = 0;
     }
     for (i = 0; i < N; i++) {
+        nonfinite |= !(fabs(w->dfdt[i]) <= DBL_MAX);
         for (j = 0; j < N; j++) {
-            used[j] |= w->jac[i * N + j] != 0.0;
+            const double x = w->jac[i * N + j];
+            used[j] |= x != 0.0;
+            nonfinite |= !(fabs(x) <= DBL_MAX);
         }
     }
+    if (nonfinite) {
+        zero_nonfinite_entries(instance, t);
+        for (j = 0; j < N; j++) {
+            used[j] = 0;
+            for (i = 0; i < N; i++) {
+                used[j] |= w->jac[i * N + j] != 0.0;
+            }
+        }
+    }
+    w->n_dynamic = 0;
+    w->n_quadrature = 0;
     for (j = 0; j < N; j++) {
-        if (!used[j]) {
-            w->quadrature[w->n_quadrature++] = j;
-        } else {
+        if (used[j]) {
             w->dynamic[w->n_dynamic++] = j;
+        } else {
+            w->quadrature[w->n_quadrature++] = j;
         }
     }
 }
@@ -348,8 +352,7 @@ int kl_solver_integrate(kl_instance *instance, const kl_solver_settings *setting
             }
             kl_jacobian(v, w->jac, w->dfdt);
             statistics->jacobian_calls += 1.0;
-            check_jacobian(instance, t);
-            partition(w);
+            prepare_jacobian(instance, t);
             have_point = 1;
         }
         if (!(h > 0.0)) {

@@ -1,11 +1,13 @@
 """Tests of the FMU runtime's cheap-step behaviour: the solver's step size carried from one communication
-step to the next, the block solve of quadrature states, and the output cache and its invalidation.
+step to the next, the block solve of quadrature states, the one-pass Jacobian check, and the output cache
+and its invalidation.
 
 The runtime is compiled with the exporter's warning flags together with the hand-written test models of
 tests/fmu/runtime_c/ (``stiff_pair``: a linear pair with a closed-form solution and two quadratures;
 ``heat_meter``: no states, outputs heat_flow = mass_flow * specific_heat * (supply - return) *
-efficiency / 100 and elapsed = time). Expected values come from the closed form and the model's
-equations, never from the runtime.
+efficiency / 100 and elapsed = time; ``blind_decay``: x' = -rate x and its quadrature, with a Jacobian hook
+that writes NaN and infinities). Expected values come from closed forms and the models' equations, never
+from the runtime.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from pathlib import Path
 
 import fmpy
 import pytest
-from fmpy.fmi2 import FMU2Slave
+from fmpy.fmi2 import FMU2Slave, fmi2CallbackFunctions, fmi2CallbackLoggerTYPE
+from fmpy.fmi2 import defaultCallbacks as default
 from fmpy.fmi3 import FMU3Slave
 
 REPO = Path(__file__).resolve().parents[2]
@@ -198,3 +201,84 @@ def test_do_step_brings_the_outputs_to_the_new_time(meter):
         t += step
         assert meter.get("elapsed") == pytest.approx(t, abs=1e-12)
         assert meter.get("heat_flow") == pytest.approx(_heat_flow(mass_flow, 350.0), rel=1e-15)
+
+
+# ---- a Jacobian that cannot be used -------------------------------------------------------------------------
+
+BLIND_TOKEN = "{5e0f3c2a-1b9d-4e7f-a6c4-blinddecay01}"
+BLIND_VR = {"rtol": 1, "max_step": 3, "rate": 4, "jacobian_mode": 6, "x": 7, "quadrature": 8}
+
+
+@pytest.fixture(scope="module")
+def blind(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The blind_decay test model (its Jacobian hook writes NaN and infinities) in FMI 2 layout."""
+    root = tmp_path_factory.mktemp("kl_blind") / "blind_decay"
+    (root / "binaries" / "linux64").mkdir(parents=True)
+    _gcc([*WARNINGS, "-fPIC", "-shared", "-fvisibility=hidden", f"-I{RUNTIME}", f"-I{MODELS / 'blind'}",
+          f"-I{FMI_HEADERS}", *map(str, RUNTIME_SOURCES), str(MODELS / "blind" / "kl_model.c"), "-lm", "-o",
+          str(root / "binaries" / "linux64" / "blind_decay.so")])
+    return root
+
+
+def _blind_run(unzipped: Path, mode: int, rtol: float, step: float, horizon: float,
+               max_step: float = 0.0) -> tuple[list[tuple[float, float, float]], list[str]]:
+    """Communication points (t, x, quadrature) and the solver's log messages."""
+    messages: list[str] = []
+
+    def log(_env, _name, _status, category, message) -> None:
+        messages.append(f"{category.decode()}: {message.decode()}")
+
+    logger = fmi2CallbackLoggerTYPE(log)
+    callbacks = fmi2CallbackFunctions(logger=logger, allocateMemory=default.allocateMemory,
+                                      freeMemory=default.freeMemory)
+    fmu = FMU2Slave(guid=BLIND_TOKEN, unzipDirectory=str(unzipped), modelIdentifier="blind_decay",
+                    instanceName="blind")
+    fmu.instantiate(callbacks=callbacks, loggingOn=True)
+    try:
+        fmu.setDebugLogging(True, ["logSolver"])
+        fmu.setupExperiment(startTime=0.0)
+        fmu.enterInitializationMode()
+        fmu.setInteger([BLIND_VR["jacobian_mode"]], [mode])
+        fmu.setReal([BLIND_VR["rtol"], BLIND_VR["max_step"]], [rtol, max_step])
+        fmu.exitInitializationMode()
+        points = []
+        n = round(horizon / step)
+        for k in range(n):
+            fmu.doStep(k * step, step)
+            x, q = fmu.getReal([BLIND_VR["x"], BLIND_VR["quadrature"]])
+            points.append(((k + 1) * step, x, q))
+        return points, messages
+    finally:
+        fmu.freeInstance()
+
+
+def _decay(t: float, rate: float = 0.5) -> tuple[float, float]:
+    return math.exp(-rate * t), (1.0 - math.exp(-rate * t)) / rate
+
+
+@pytest.mark.parametrize("mode", [0, 1])
+def test_non_finite_jacobian_entries_are_replaced_by_zero_and_the_solution_holds(blind, mode):
+    rtol, atol = 1e-6, 1e-10
+    points, messages = _blind_run(blind, mode, rtol, step=1.0, horizon=10.0)
+    for t, x, q in points:
+        for value, exact in zip((x, q), _decay(t), strict=True):
+            assert abs(value - exact) <= 10 * (rtol * abs(exact) + atol), (t, value, exact)
+    solver = [m for m in messages if m.startswith("logSolver: the")]
+    assert any("d(der(x))/d(x) is nan" in m and m.endswith("using 0") for m in solver)
+    if mode == 0:
+        assert any("d(der(x))/d(quadrature) is inf" in m for m in solver)
+        assert any("d(der(quadrature))/d(x) is -inf" in m for m in solver)
+        assert any("d(der(x))/dt is inf" in m for m in solver)
+    else:
+        assert not any("d(der(quadrature))/d(x)" in m or "/dt" in m for m in solver)
+
+
+def test_w_method_keeps_order_three_with_the_jacobian_replaced_by_zero(blind):
+    # loose tolerance and solver_max_step = h: every communication step is one solver step of size h
+    errors = []
+    for step in (0.4, 0.2, 0.1):
+        points, _ = _blind_run(blind, 0, 0.1, step=step, horizon=4.0, max_step=step)
+        t, x, q = points[-1]
+        errors.append(max(abs(a - b) for a, b in zip((x, q), _decay(t), strict=True)))
+    orders = [math.log2(coarse / fine) for coarse, fine in zip(errors, errors[1:], strict=False)]
+    assert all(2.6 < order < 3.4 for order in orders), (errors, orders)
