@@ -10,6 +10,11 @@ Expressions are the model's primitive expressions (outputs and locals substitute
 SymPy's C99 printer after common sub-expression elimination. ``Min``/``Max`` differentiate to
 Heaviside steps, printed as comparisons (1/2 at a tie); a Jacobian row that would hold a DiracDelta
 is differentiated with ``Min``/``Max`` rewritten as ``Piecewise`` instead.
+
+Tables declared with ``Model.table2d`` become static const arrays and small lookup functions
+(value, ∂/∂x, ∂/∂y, ∂²/∂x∂y; bilinear with the query clamped to the grid, the same semantics as
+:func:`kreislauf.models.declare.table2d_lookup`), emitted once into ``kl_model.c`` and only when an
+equation uses them, so the model code needs nothing beyond libm.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from functools import cache
 import sympy as sp
 from sympy.printing.c import C99CodePrinter
 
-from kreislauf.models.declare import Declared, Model
+from kreislauf.models.declare import TABLE_OUTPUTS, Declared, Model, Table2D
 
 __all__ = ["GeneratedModel", "VariableLayout", "generate", "layout"]
 
@@ -119,6 +124,11 @@ class _Printer(C99CodePrinter):
         x = self._print(expr.args[0])
         h0 = self._print(expr.args[1]) if len(expr.args) > 1 else "0.5"
         return f"(({x}) > 0 ? 1.0 : (({x}) < 0 ? 0.0 : {h0}))"
+
+    def _print_Function(self, expr: sp.Basic) -> str:
+        if hasattr(expr.func, "kl_table"):  # a table lookup: a function emitted into kl_model.c
+            return f"{expr.func.__name__}({', '.join(self._print(a) for a in expr.args)})"
+        return super()._print_Function(expr)
 
     def _print_BooleanTrue(self, expr: sp.Basic) -> str:
         return "1"
@@ -278,8 +288,9 @@ def generate(model: Model) -> GeneratedModel:
     em.begin()
     out += ["void kl_jacobian(const double *v, double *jac, double *dfdt)", "{"]
     if states:
-        targets, exprs = _jacobian(model, der)
-        out += em.block(targets, exprs)
+        for targets, exprs, names in _jacobian(model):
+            out += em.block(targets, exprs)
+            em.declared.update(names)  # defined in the block: later blocks must not read them from v
     else:
         out += ["    (void)v; (void)jac; (void)dfdt;"]
     out += ["}", ""]
@@ -329,27 +340,172 @@ def generate(model: Model) -> GeneratedModel:
         lambda r: f"(previous[{vr[r.rising]}] < 0.5 && v[{vr[r.rising]}] >= 0.5)",
         prologue=[] if rising else ["    (void)previous;"],
     )
-    return GeneratedModel(ident, token, rows, {"kl_config.h": config, "kl_model.c": "\n".join(out) + "\n"})
+    body = "\n".join(out) + "\n"
+    tables = _table_code(model.tables.values(), body)
+    if tables:
+        at = body.index("const kl_variable_info kl_variables")
+        body = body[:at] + "\n".join(tables) + "\n\n" + body[at:]
+    return GeneratedModel(ident, token, rows, {"kl_config.h": config, "kl_model.c": body})
 
 
-def _jacobian(model: Model, der: list[sp.Expr]) -> tuple[list[str], list[sp.Expr]]:
-    """The entries of ∂f/∂x (row-major) and ∂f/∂t with their C targets.
+_TABLE_LOOKUP_C = """/* Bilinear interpolation in a table of nx x ny values (row-major: values[i * ny + j] belongs to
+   x[i], y[j]). The query is clamped to the grid (derivatives along a clamped coordinate are 0); a query on an
+   inner grid line belongs to the cell above it. which: 0 value, 1 d/dx, 2 d/dy, 3 d2/dxdy. */
+static int kl_table_cell(const double *axis, int n, double q)
+{
+    int lo = 0, hi = n - 1;
+    if (!(q >= axis[1])) return 0;
+    if (q >= axis[n - 2]) return n - 2;
+    while (hi - lo > 1) {
+        const int mid = (lo + hi) / 2;
+        if (q >= axis[mid]) lo = mid; else hi = mid;
+    }
+    return lo;
+}
 
-    Min and Max differentiate to Heaviside steps (printed as comparisons), which is fast. Only when
-    a derivative still holds a distribution (DiracDelta, from differentiating a step the model itself
-    contains) is that row redone with Min/Max rewritten as Piecewise, the slower but distribution-free
-    form."""
+static double kl_table_lookup(const double *xa, int nx, const double *ya, int ny, const double *values,
+                              double x, double y, int which)
+{
+    const int inside_x = x >= xa[0] && x <= xa[nx - 1];
+    const int inside_y = y >= ya[0] && y <= ya[ny - 1];
+    const double xc = x < xa[0] ? xa[0] : (x > xa[nx - 1] ? xa[nx - 1] : x);
+    const double yc = y < ya[0] ? ya[0] : (y > ya[ny - 1] ? ya[ny - 1] : y);
+    const int i = kl_table_cell(xa, nx, xc);
+    const int j = kl_table_cell(ya, ny, yc);
+    const double hx = xa[i + 1] - xa[i], hy = ya[j + 1] - ya[j];
+    const double tx = (xc - xa[i]) / hx, ty = (yc - ya[j]) / hy;
+    const double v00 = values[i * ny + j], v10 = values[(i + 1) * ny + j];
+    const double v01 = values[i * ny + j + 1], v11 = values[(i + 1) * ny + j + 1];
+    if (isnan(x) || isnan(y)) return NAN;
+    switch (which) {
+    case 1: return inside_x ? ((1.0 - ty) * (v10 - v00) + ty * (v11 - v01)) / hx : 0.0;
+    case 2: return inside_y ? ((1.0 - tx) * (v01 - v00) + tx * (v11 - v10)) / hy : 0.0;
+    case 3: return inside_x && inside_y ? (v11 - v10 - v01 + v00) / (hx * hy) : 0.0;
+    default: return (1.0 - tx) * (1.0 - ty) * v00 + tx * (1.0 - ty) * v10 + (1.0 - tx) * ty * v01 + tx * ty * v11;
+    }
+}"""
+
+
+def _table_code(tables: Sequence[Table2D], body: str) -> list[str]:
+    """C for the tables whose lookups ``body`` calls: the shared lookup once, then per table its axes
+    and values as static const arrays and one function per lookup used (unused static functions and
+    arrays would not compile under -Werror)."""
+    used = [(t, [o for o in TABLE_OUTPUTS if re.search(rf"\b{t.functions[o].__name__}\(", body)]) for t in tables]
+    used = [(t, outputs) for t, outputs in used if outputs]
+    if not used:
+        return []
+    lines = [_TABLE_LOOKUP_C, ""]
+    for table, outputs in used:
+        base = table.functions["value"].__name__
+        nx, ny = len(table.x_axis), len(table.y_axis)
+        lines.append(f"/* table {table.name}: {nx} x {ny} values */")
+        lines.append(f"static const double {base}_x[{nx}] = {{{', '.join(_number(v) for v in table.x_axis)}}};")
+        lines.append(f"static const double {base}_y[{ny}] = {{{', '.join(_number(v) for v in table.y_axis)}}};")
+        lines.append(f"static const double {base}_v[{nx * ny}] = {{")
+        for row in table.values:
+            lines.append("    " + ", ".join(_number(v) for v in row) + ",")
+        lines.append("};")
+        for output in outputs:
+            name = table.functions[output].__name__
+            lines += [f"static double {name}(double x, double y)", "{",
+                      f"    return kl_table_lookup({base}_x, {nx}, {base}_y, {ny}, {base}_v, x, y, "
+                      f"{TABLE_OUTPUTS.index(output)});", "}"]
+        lines.append("")
+    return lines
+
+
+def _jacobian(model: Model) -> list[tuple[list[str], list[sp.Expr], list[str]]]:
+    """∂f/∂x (row-major) and ∂f/∂t by the chain rule over the model's own equations (forward mode).
+
+    Each output or local v that the state derivatives use is computed once from its defining
+    expression, followed by its tangents dv/dx_k = Σ_s ∂e_v/∂s · ds/dx_k over the symbols s of that
+    expression (states and time: unit tangents; parameters and inputs: zero; earlier outputs and
+    locals: their tangents). Differentiating the small defining expressions instead of the fully
+    substituted ones keeps the code generation fast and the C compact. Min and Max differentiate to
+    Heaviside steps (printed as comparisons); only an expression whose partial derivatives would hold a
+    distribution (DiracDelta) is differentiated with Min/Max rewritten as Piecewise instead.
+
+    Returns blocks of (C targets, expressions, names defined) in evaluation order; definitions no
+    Jacobian entry needs are left out.
+    """
     states = model.states
-    targets: list[str] = []
-    exprs: list[sp.Expr] = []
-    for i, f in enumerate(der):
-        row = [sp.diff(f, d.symbol) for d in states] + [sp.diff(f, model.time)]
-        if any(e.has(sp.DiracDelta) for e in row):
-            smooth = _rewrite_minmax(f)
-            row = [sp.diff(smooth, d.symbol) for d in states] + [sp.diff(smooth, model.time)]
-        targets += [f"jac[{i * len(states) + j}]" for j in range(len(states))] + [f"dfdt[{i}]"]
-        exprs += row
-    return targets, exprs
+    n = len(states)
+    columns = [d.symbol for d in states] + [model.time]
+    defined = {d.symbol: d for d in model.variables.values() if d.expr is not None}
+    tangent: dict[sp.Symbol, list[sp.Expr]] = {
+        c: [sp.Integer(1 if j == k else 0) for j in range(n + 1)] for k, c in enumerate(columns)
+    }
+
+    def chain(expr: sp.Expr) -> list[sp.Expr]:
+        symbols = [s for s in expr.free_symbols if s in tangent]
+        partial = {s: sp.diff(expr, s) for s in symbols}
+        if any(e.has(sp.DiracDelta) for e in partial.values()):
+            smooth = _rewrite_minmax(expr)
+            partial = {s: sp.diff(smooth, s) for s in symbols}
+        row = []
+        for k in range(n + 1):
+            terms = [partial[s] * tangent[s][k] for s in symbols if tangent[s][k] != 0 and partial[s] != 0]
+            row.append(sp.Add(*terms) if terms else sp.Integer(0))
+        return row
+
+    order: list[sp.Symbol] = []
+    seen: set[sp.Symbol] = set()
+
+    def visit(symbol: sp.Symbol) -> None:
+        if symbol in seen:
+            return
+        seen.add(symbol)
+        for s in sorted(defined[symbol].expr.free_symbols, key=str):
+            if s in defined:
+                visit(s)
+        order.append(symbol)
+
+    direct = [sp.sympify(model.derivatives[d.name]) for d in states]
+    for f in direct:
+        for s in sorted(f.free_symbols, key=str):
+            if s in defined:
+                visit(s)
+
+    steps: list[tuple[sp.Symbol, str, sp.Expr]] = []  # (owner, target symbol name, expression)
+    for symbol in order:
+        expr = defined[symbol].expr
+        steps.append((symbol, str(symbol), expr))
+        row = chain(expr)
+        if any(e != 0 for e in row):
+            tangent[symbol] = []
+            for k, e in enumerate(row):
+                if e == 0:
+                    tangent[symbol].append(sp.Integer(0))
+                else:
+                    ds = sp.Symbol(f"KL_D{k}_{symbol}", real=True)
+                    steps.append((symbol, str(ds), e))
+                    tangent[symbol].append(ds)
+    final_targets: list[str] = []
+    final_exprs: list[sp.Expr] = []
+    for i, f in enumerate(direct):
+        row = chain(f)
+        final_targets += [f"jac[{i * n + j}]" for j in range(n)] + [f"dfdt[{i}]"]
+        final_exprs += row
+
+    needed = {str(s) for e in final_exprs for s in e.free_symbols}
+    kept: list[tuple[sp.Symbol, str, sp.Expr]] = []
+    for owner, target, expr in reversed(steps):
+        if target in needed:
+            kept.append((owner, target, expr))
+            needed |= {str(s) for s in expr.free_symbols}
+    kept.reverse()
+    blocks: list[tuple[list[str], list[sp.Expr], list[str]]] = []
+    owners: list[sp.Symbol] = []  # one block per output or local: its value and its tangents
+    for owner, target, expr in kept:
+        name = _c_name(target) if target == str(owner) else target
+        if not (owners and owners[-1] == owner):
+            blocks.append(([], [], []))
+            owners.append(owner)
+        blocks[-1][0].append(f"const double {name}")
+        blocks[-1][1].append(expr)
+        blocks[-1][2].append(target)
+    blocks.append((final_targets, final_exprs, []))
+    return blocks
 
 
 def _reset_function(em: _Emitter, vr: dict[str, int], signature: str, resets: list, periods: list,

@@ -23,10 +23,17 @@ Energy accounting: every port's power is positive into the component. Each port 
 and the model has an output ``stored_energy`` (J). Over any interval
 ``stored_energy(t1) - stored_energy(t0) = sum over ports of (energy(t1) - energy(t0))``.
 Fluid enthalpy flows are ``m_dot * c_p * (T - T_REF)`` with ``T_REF = 273.15 K``.
+
+Tables: :meth:`Model.table2d` declares a two-dimensional table (e.g. a performance map) and returns
+its bilinear interpolation at two expressions, usable in any equation. Outside the grid the query
+is clamped to the grid's edge (the model flags such operation itself). Both back ends evaluate the
+same lookup: numpy (:func:`table2d_lookup`) and the generated C; the partial derivatives are
+companion lookups, so the Jacobian stays analytic.
 """
 
 from __future__ import annotations
 
+import hashlib
 import keyword
 import math
 import re
@@ -47,6 +54,8 @@ __all__ = [
     "ModelInputError",
     "Port",
     "Reset",
+    "Table2D",
+    "table2d_lookup",
 ]
 
 T_REF = 273.15
@@ -124,6 +133,119 @@ class Reset:
     rising: str | None = None
 
 
+TABLE_OUTPUTS = ("value", "dx", "dy", "dxy")
+"""What a table lookup returns: the interpolated value or one of its partial derivatives."""
+
+
+@dataclass(frozen=True, eq=False)
+class Table2D:
+    """A two-dimensional table for bilinear interpolation, declared with :meth:`Model.table2d`.
+
+    ``values[i][j]`` is the tabulated value at ``(x_axis[i], y_axis[j])``; both axes are strictly
+    increasing. ``functions`` maps each of :data:`TABLE_OUTPUTS` to the SymPy function class that
+    stands for it in equations (``value``: the interpolation, ``dx``/``dy``: its partial derivatives,
+    ``dxy``: the mixed derivative); their names are the C identifiers of the generated lookups.
+    """
+
+    name: str
+    x_axis: tuple[float, ...]
+    y_axis: tuple[float, ...]
+    values: tuple[tuple[float, ...], ...]
+    digest: str
+    functions: dict[str, type]
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The axes and the values as float arrays (``values`` of shape ``(len(x), len(y))``)."""
+        return np.array(self.x_axis), np.array(self.y_axis), np.array(self.values)
+
+    def __call__(self, x: Any, y: Any, output: str = "value") -> np.ndarray:
+        """Evaluate the lookup (or a derivative, see :data:`TABLE_OUTPUTS`) with numpy."""
+        return table2d_lookup(*self.arrays(), x, y, output)
+
+
+def table2d_lookup(
+    x_axis: np.ndarray, y_axis: np.ndarray, values: np.ndarray, x: Any, y: Any, output: str = "value"
+) -> np.ndarray:
+    """Bilinear interpolation of ``values`` (shape ``(len(x_axis), len(y_axis))``) at ``(x, y)``,
+    vectorised over arrays that broadcast.
+
+    A query outside the grid is clamped to the grid's edge (constant continuation, never an
+    extrapolation), so the partial derivative along a clamped coordinate is 0. A query on an inner
+    grid line belongs to the cell above it (one-sided derivatives from the right); on the last line
+    to the last cell. ``output`` selects the value (``"value"``), ``"dx"``, ``"dy"`` or the mixed
+    derivative ``"dxy"``. NaN queries give NaN. Within a cell with corners v00, v10, v01, v11 and
+    fractions tx, ty::
+
+        f = (1-tx)(1-ty) v00 + tx(1-ty) v10 + (1-tx) ty v01 + tx ty v11
+    """
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    xc = np.clip(x, x_axis[0], x_axis[-1])
+    yc = np.clip(y, y_axis[0], y_axis[-1])
+    i = np.clip(np.searchsorted(x_axis, xc, side="right") - 1, 0, len(x_axis) - 2)
+    j = np.clip(np.searchsorted(y_axis, yc, side="right") - 1, 0, len(y_axis) - 2)
+    hx = x_axis[i + 1] - x_axis[i]
+    hy = y_axis[j + 1] - y_axis[j]
+    tx = (xc - x_axis[i]) / hx
+    ty = (yc - y_axis[j]) / hy
+    v00, v10, v01, v11 = values[i, j], values[i + 1, j], values[i, j + 1], values[i + 1, j + 1]
+    inside_x = (x >= x_axis[0]) & (x <= x_axis[-1])
+    inside_y = (y >= y_axis[0]) & (y <= y_axis[-1])
+    if output == "value":
+        result = (1 - tx) * (1 - ty) * v00 + tx * (1 - ty) * v10 + (1 - tx) * ty * v01 + tx * ty * v11
+    elif output == "dx":
+        result = np.where(inside_x, ((1 - ty) * (v10 - v00) + ty * (v11 - v01)) / hx, 0.0)
+    elif output == "dy":
+        result = np.where(inside_y, ((1 - tx) * (v01 - v00) + tx * (v11 - v10)) / hy, 0.0)
+    elif output == "dxy":
+        result = np.where(inside_x & inside_y, (v11 - v10 - v01 + v00) / (hx * hy), 0.0)
+    else:
+        raise ValueError(f"a table lookup gives one of {TABLE_OUTPUTS}, not '{output}'")
+    nan = np.isnan(x) | np.isnan(y)
+    return np.where(nan, np.nan, result) if np.any(nan) else result
+
+
+def _table_functions(
+    table_name: str, digest: str, arrays: tuple[np.ndarray, np.ndarray, np.ndarray]
+) -> dict[str, type]:
+    """The SymPy function classes of one table: the value and its derivatives, each with a numpy
+    implementation (``_imp_``, picked up by ``lambdify``) and ``fdiff`` giving the next derivative."""
+    base = f"KL_T_{table_name}_{digest}"
+    names = {"value": base, "dx": f"{base}_dx", "dy": f"{base}_dy", "dxy": f"{base}_dxy"}
+    # ∂/∂x and ∂/∂y of each lookup; bilinear: ∂²f/∂x² = ∂²f/∂y² = 0 inside the cells
+    chain = {"value": ("dx", "dy"), "dx": (None, "dxy"), "dy": ("dxy", None), "dxy": (None, None)}
+    classes: dict[str, type] = {}
+
+    def make(output: str) -> type:
+        def fdiff(self: sp.Function, argindex: int = 1) -> sp.Expr:
+            if argindex not in (1, 2):
+                raise sp.ArgumentIndexError(self, argindex)
+            target = chain[output][argindex - 1]
+            return sp.Integer(0) if target is None else classes[target](*self.args)
+
+        def eval_(cls: type, x: sp.Expr, y: sp.Expr) -> sp.Expr | None:
+            if x.is_Number and y.is_Number:
+                return sp.Float(float(table2d_lookup(*arrays, float(x), float(y), output)))
+            return None
+
+        def implementation(x: Any, y: Any) -> np.ndarray:
+            return table2d_lookup(*arrays, x, y, output)
+
+        return type(names[output], (sp.Function,), {
+            "nargs": 2,
+            "fdiff": fdiff,
+            "eval": classmethod(eval_),
+            "_eval_is_real": lambda self: True,
+            "_imp_": staticmethod(implementation),
+            "kl_table": table_name,
+            "kl_output": output,
+        })
+
+    for output in TABLE_OUTPUTS:
+        classes[output] = make(output)
+    return classes
+
+
 @dataclass
 class _Compiled:
     args: list[sp.Symbol]
@@ -145,6 +267,7 @@ class Model:
         self.derivatives: dict[str, sp.Expr] = {}
         self.ports: dict[str, Port] = {}
         self.resets: list[Reset] = []
+        self.tables: dict[str, Table2D] = {}
         self._stored_energy: sp.Expr | None = None
         self._finished = False
         self._primitive_cache: dict[str, sp.Expr] = {}
@@ -300,6 +423,71 @@ class Model:
             self.resets.append(Reset(name, sp.sympify(value), rising=trigger))
         if every is not None:
             self.resets.append(Reset(name, sp.sympify(value), period=sp.sympify(every)))
+
+    def table2d(
+        self,
+        name: str,
+        x_axis: Iterable[float],
+        y_axis: Iterable[float],
+        values: Iterable[Iterable[float]],
+        x: NumberOrExpr,
+        y: NumberOrExpr,
+    ) -> sp.Expr:
+        """Declare a 2-D table and return its bilinear interpolation at ``(x, y)`` as an expression.
+
+        ``values[i][j]`` belongs to ``(x_axis[i], y_axis[j])``. Both axes need at least two points and
+        must be strictly increasing; all values must be finite (:class:`ModelDeclarationError`
+        naming the model and the table otherwise). Outside the grid the query is clamped to the edge
+        (see :func:`table2d_lookup`): a model that must not run there flags it itself. The same
+        table may be used at other points with :meth:`lookup`.
+        """
+        if self._finished:
+            raise ModelDeclarationError(self.name, "the model is finished; declare before finish()", name)
+        if not _NAME.match(name):
+            raise ModelDeclarationError(self.name, "a table name is lower-case letters, digits and '_'", name)
+        if name in self.tables:
+            raise ModelDeclarationError(self.name, "table declared twice", name)
+        axes = []
+        for label, axis in (("x", x_axis), ("y", y_axis)):
+            try:
+                a = tuple(float(v) for v in axis)
+            except (TypeError, ValueError):
+                raise ModelDeclarationError(self.name, f"table: the {label} axis must be numbers", name) from None
+            if len(a) < 2 or not all(math.isfinite(v) for v in a):
+                raise ModelDeclarationError(
+                    self.name, f"table: the {label} axis needs at least two finite points, got {list(a)}", name)
+            bad = [k for k in range(len(a) - 1) if not a[k + 1] > a[k]]
+            if bad:
+                k = bad[0]
+                raise ModelDeclarationError(
+                    self.name, f"table: the {label} axis must be strictly increasing, but point {k + 1} "
+                    f"({a[k + 1]:g}) follows {a[k]:g}", name)
+            axes.append(a)
+        try:
+            grid = tuple(tuple(float(v) for v in row) for row in values)
+        except (TypeError, ValueError):
+            raise ModelDeclarationError(self.name, "table: the values must be numbers", name) from None
+        shape = (len(axes[0]), len(axes[1]))
+        if len(grid) != shape[0] or any(len(row) != shape[1] for row in grid):
+            raise ModelDeclarationError(
+                self.name, f"table: the values must have one row per x point and one column per y point, "
+                f"shape {shape}", name)
+        for i, row in enumerate(grid):
+            for j, v in enumerate(row):
+                if not math.isfinite(v):
+                    raise ModelDeclarationError(
+                        self.name, f"table: value {v} at x = {axes[0][i]:g}, y = {axes[1][j]:g} is not finite", name)
+        digest = hashlib.sha256(repr((axes, grid)).encode()).hexdigest()[:8]
+        arrays = (np.array(axes[0]), np.array(axes[1]), np.array(grid))
+        table = Table2D(name, axes[0], axes[1], grid, digest, _table_functions(name, digest, arrays))
+        self.tables[name] = table
+        return self.lookup(name, x, y)
+
+    def lookup(self, table: str, x: NumberOrExpr, y: NumberOrExpr) -> sp.Expr:
+        """The bilinear interpolation of the declared table ``table`` at ``(x, y)``."""
+        if table not in self.tables:
+            raise ModelDeclarationError(self.name, "no table of that name is declared", table)
+        return self.tables[table].functions["value"](sp.sympify(x), sp.sympify(y))
 
     # ------------------------------------------------------------------ energy ports
     def _port(self, port: Port) -> None:
@@ -496,7 +684,12 @@ class Model:
         of time, parameters, inputs and states only."""
         defined = {d.symbol: d for d in self.variables.values() if d.expr is not None}
         subs = {s: self._primitive_of(d.name) for s, d in defined.items() if s in expr.free_symbols}
-        return expr.xreplace(subs) if subs else expr
+        if not subs:
+            return expr
+        # substitute without re-evaluating the enclosing nodes: the value is the same, and re-evaluating
+        # Min/Max over large arguments (SymPy compares them pairwise) costs seconds per model
+        with sp.evaluate(False):
+            return expr.xreplace(subs)
 
     def _primitive_of(self, name: str) -> sp.Expr:
         if name not in self._primitive_cache:
