@@ -1,4 +1,4 @@
-'''Water-to-water heat pump (Carnot effectiveness) with capacity and wastewater source limits.
+'''Water-to-water heat pump (Carnot effectiveness or EN 14511 map) with capacity and source limits.
 
 The condenser heats a water stream (district heating side), the evaporator cools a water stream
 (the wastewater loop side). Both exchangers hold water (thermal inertia); their mixed water
@@ -31,13 +31,45 @@ Performance: Carnot effectiveness (Modelica Buildings ``Fluid.Chillers.BaseClass
 The evaporator approach uses the same part-load ratio y as the condenser (Buildings uses
 Q_eva / Q_eva,nom; the two differ by the variation of COP between the operating and the nominal
 point). COP is evaluated at Q_1, before the source limit, so that the limits need no iteration; a
-source-limited unit therefore runs at the COP of its capacity-limited demand. An EN 14511 performance
-map (bilinear table, e.g. WAMAK 220 kW) is not part of this model yet.
+source-limited unit therefore runs at the COP of its capacity-limited demand.
+
+Performance: EN 14511 map (``performance_model`` = 2; Modelica Buildings
+``ModularReversible.RefrigerantCycle.TableData2D``). Two tables over the condenser outlet temperature
+T_c (the state) and the evaporator inlet temperature T_e,in give the condenser heat Q_map and the
+electrical power P_map of the unit at full load, read by bilinear interpolation::
+
+    Q_cap,unit = s Q_map(T_c*, T_e,in)            s = Q_nom / Q_map(T_con,nom*, T_eva,nom)
+    COP        = Q_map(T_c*, T_e,in) / P_map(T_c*, T_e,in)
+    y          = Q_1 / Q_cap,unit
+
+The scale factor s makes the map's condenser heat at the nominal point (parameters
+``map_nominal_condenser_outlet_temperature``, ``map_nominal_evaporator_inlet_temperature``; default
+60 °C / 12 °C, where WAMAK gives 108.6 kW = the default ``nominal_heating_capacity``, so s = 1) equal
+to ``nominal_heating_capacity``. Part load: the demand and the limits are those of the Carnot mode with
+the capacity Q_cap,unit of the map at the current temperatures (part-load input: y Q_cap,unit), and
+heat and power scale together (a speed-controlled compressor, as Buildings scales both tables by the
+compressor speed): the COP at part load is the map's full-load COP. P_el = Q_con / COP and
+Q_eva = Q_con - P_el, so the first law holds exactly. ``minimum_cop``/``maximum_cop`` act on the Carnot
+model only.
+
+Operating envelope (map): the map is only defined where the data sheet gives numbers. WAMAK
+tabulates 55 °C for T_e,in from -5 to 45 °C, 60 °C from 0 °C, 70 °C from 10 °C and 80 °C from 20 °C
+(zeros in the data record). The highest allowed condenser outlet temperature is therefore the
+staircase T_env(T_e,in) = 55, 60, 70 or 80 °C (the highest row tabulated at T_e,in; every cell of the
+bilinear interpolation below it holds four published values). Operation outside it is limited to the
+envelope's edge, never extrapolated:
+
+* the condenser outlet limit becomes min(``maximum_condenser_outlet_temperature``, T_env(T_e,in)):
+  Q_cap = min(Q_cap,unit, max(0, m_c c_c (T_lim - T_c,in))), so a set point above the envelope gives
+  the highest supply temperature the unit can reach (in steady state T_c = T_env);
+* the map is read at T_c* = min(T_c, T_env(T_e,in)) and at T_e,in clamped to the tabulated range
+  (-5 to 45 °C); a condenser outlet below 55 °C is read at 55 °C (the lowest tabulated row).
 
 ``status`` (Integer): 0 ok, 1 capacity-limited (the demand exceeds the unit's capacity or the
-condenser outlet limit), 2 source-limited (the evaporator outlet limit caps the output), 3 outside the
-operating envelope (the Carnot COP is above ``maximum_cop`` or below ``minimum_cop`` and is held at
-that limit). The highest applicable value is reported.
+condenser outlet limit), 2 source-limited (the evaporator outlet limit caps the output), 3 envelope
+limit: in Carnot mode the Carnot COP is above ``maximum_cop`` or below ``minimum_cop`` and is held at
+that limit; in map mode the envelope caps the demand, or the map is read at a clamped point (T_c above
+T_env or below 55 °C, T_e,in outside -5 to 45 °C). The highest applicable value is reported.
 
 Second law (checked by the tests): in steady state the stream entropy generation
 m_c c_c ln(T_c/T_c,in) + m_e c_e ln(T_e/T_e,in) ≥ 0 and 1 < COP < COP_Lorenz, which holds whenever
@@ -48,11 +80,18 @@ transients it also contains the change of the water held.
 Assumptions: constant specific heats; lossless casing (Q_con = Q_eva + P_el); fully mixed water volumes;
 demand and limits are evaluated from the inlets and the current states (no algebraic loop); the source
 and condenser limits are steady-state limits (the mixed volumes may pass them briefly in transients).
-Validity: liquid water or brine 0-100 °C, temperature lifts where status is not 3.
+Validity: liquid water or brine 0-100 °C, temperature lifts where status is not 3; map mode: the WAMAK
+envelope (condenser outlet 55-80 °C, evaporator inlet -5-45 °C) with EN 14511 stream spreads (3-10 K):
+the map does not depend on the flows, and far larger spreads (e.g. a source stream cooled by 50 K) can
+give a COP above the streams' reversible limit; the spreads are not flagged.
 
 References and published numbers used by the tests: Drammen 14 MW, 65 → 90 °C, fjord water
 8-9 °C, COP 3.0, implied Carnot effectiveness 0.68 (§4.7); Wien ebswien 55 MW, 2/3 of the heat from the
-effluent cooled by ~6 K (§4.7); ANIKA 162 kg/s effluent at 12 °C cannot give 20 MW (§1.1).
+effluent cooled by ~6 K (§4.7); ANIKA 162 kg/s effluent at 12 °C cannot give 20 MW (§1.1); the map's
+published points (§4.2). Map data: WAMAK TWW220 WHR heavy duty, 220 kW water to water, R513A (WAMAK
+product sheet 2023/24), as transcribed in the Modelica Buildings Library record
+``Buildings.Fluid.HeatPumps.ModularReversible.Data.TableData2D.EN14511.WAMAK_WaterToWater_220kW``
+(tables ``tabQCon_flow`` and ``tabPEle``; condenser outlet and evaporator inlet temperatures).
 '''
 
 from __future__ import annotations
@@ -62,17 +101,28 @@ import sympy as sp
 from kreislauf.models.declare import T_REF, Model
 
 __all__ = [
+    "CARNOT",
     "PART_LOAD",
+    "PERFORMANCE_MAP",
     "STATUS_CAPACITY",
     "STATUS_ENVELOPE",
     "STATUS_OK",
     "STATUS_SOURCE",
     "SUPPLY_SETPOINT",
+    "WAMAK_CONDENSER_HEAT",
+    "WAMAK_CONDENSER_OUTLET_TEMPERATURES",
+    "WAMAK_ELECTRICAL_POWER",
+    "WAMAK_EVAPORATOR_INLET_TEMPERATURES",
     "build",
+    "envelope_rows",
+    "filled_map",
 ]
 
 SUPPLY_SETPOINT = 1
 PART_LOAD = 2
+CARNOT = 1
+PERFORMANCE_MAP = 2
+"""Values of the ``performance_model`` parameter."""
 STATUS_OK, STATUS_CAPACITY, STATUS_SOURCE, STATUS_ENVELOPE = 0, 1, 2, 3
 """Values of the ``status`` output."""
 
@@ -82,13 +132,110 @@ def _flag(difference: sp.Expr) -> sp.Expr:
     return sp.floor((1 + sp.sign(difference)) / 2)
 
 
+WAMAK_CONDENSER_OUTLET_TEMPERATURES: tuple[float, ...] = (328.15, 333.15, 343.15, 353.15)
+"""Rows of the WAMAK 220 kW map: condenser outlet temperatures (K), 55, 60, 70 and 80 °C."""
+WAMAK_EVAPORATOR_INLET_TEMPERATURES: tuple[float, ...] = tuple(round(268.15 + k, 2) for k in range(51))
+"""Columns of the WAMAK 220 kW map: evaporator inlet temperatures (K), -5 to 45 °C in 1 K steps."""
+WAMAK_CONDENSER_HEAT: tuple[tuple[float, ...], ...] = (
+    (  # T_con,out = 328.15 K
+        65800, 68000, 70200, 72400, 74800, 77200, 79700, 82300, 84900, 87700, 90500, 93400, 96400, 99500,
+        102600, 105900, 109300, 112800, 116400, 120100, 123900, 127800, 131900, 136100, 140400, 144800, 149300,
+        154000, 158800, 163800, 168900, 174100, 179500, 185000, 190700, 196600, 202600, 208700, 215000, 221500,
+        228200, 235000, 242000, 249200, 256500, 264100, 271800, 279700, 287800, 296100, 304600,
+    ),
+    (  # T_con,out = 333.15 K
+        0, 0, 0, 0, 0, 75200, 77600, 80000, 82500, 85000, 87700, 90400, 93200, 96100, 99100, 102100, 105300,
+        108600, 111900, 115400, 119000, 122600, 126400, 130300, 134400, 138500, 142800, 147200, 151700, 156300,
+        161100, 166100, 171100, 176300, 181700, 187200, 192800, 198600, 204600, 210700, 217000, 223400, 230000,
+        236800, 243800, 250900, 258200, 265700, 273400, 281200, 289300,
+    ),
+    (  # T_con,out = 343.15 K
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 95000, 97700, 100500, 103300, 106300, 109400, 112500,
+        115800, 119100, 122600, 126100, 129800, 133600, 137500, 141500, 145600, 149900, 154300, 158800, 163500,
+        168200, 173200, 178200, 183400, 188800, 194300, 199900, 205700, 211700, 217800, 224100, 230600, 237200,
+        244000, 250900, 258100,
+    ),
+    (  # T_con,out = 353.15 K
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 114300, 117300, 120500,
+        123700, 127000, 130500, 134100, 137700, 141500, 145400, 149500, 153600, 157900, 162300, 166800, 171500,
+        176300, 181300, 186400, 191700, 197100, 202600, 208300, 214200, 220200, 226400,
+    ),
+)
+"""Condenser heat (W) of the WAMAK 220 kW map, one row per condenser outlet temperature, one column
+per evaporator inlet temperature; 0 marks operation outside the unit's envelope (the data record's
+convention)."""
+WAMAK_ELECTRICAL_POWER: tuple[tuple[float, ...], ...] = (
+    (  # T_con,out = 328.15 K
+        30100, 30100, 30100, 30100, 30100, 30100, 30100, 30100, 30100, 30100, 30200, 30200, 30200, 30200,
+        30200, 30300, 30300, 30300, 30400, 30400, 30400, 30500, 30500, 30600, 30600, 30700, 30700, 30800,
+        30800, 30900, 31000, 31000, 31100, 31200, 31200, 31300, 31400, 31500, 31500, 31600, 31700, 31800,
+        31900, 32000, 32100, 32200, 32300, 32400, 32500, 32600, 32700,
+    ),
+    (  # T_con,out = 333.15 K
+        0, 0, 0, 0, 0, 33500, 33500, 33500, 33500, 33500, 33500, 33500, 33600, 33600, 33600, 33600, 33600,
+        33600, 33600, 33700, 33700, 33700, 33700, 33800, 33800, 33900, 33900, 33900, 34000, 34000, 34100,
+        34100, 34200, 34200, 34300, 34300, 34400, 34400, 34500, 34600, 34600, 34700, 34800, 34900, 34900,
+        35000, 35100, 35200, 35300, 35400, 35400,
+    ),
+    (  # T_con,out = 343.15 K
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 41700, 41600, 41600, 41600, 41600, 41600, 41600, 41600,
+        41600, 41600, 41600, 41600, 41600, 41600, 41600, 41600, 41600, 41600, 41600, 41600, 41600, 41700,
+        41700, 41700, 41700, 41700, 41800, 41800, 41800, 41900, 41900, 41900, 42000, 42000, 42100, 42100,
+    ),
+    (  # T_con,out = 353.15 K
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 51400, 51400, 51300, 51300,
+        51200, 51200, 51200, 51100, 51100, 51000, 51000, 51000, 50900, 50900, 50900, 50800, 50800, 50800,
+        50800, 50700, 50700, 50700, 50700, 50600, 50600, 50600,
+    ),
+)
+"""Electrical power (W) of the WAMAK 220 kW map, same layout as :data:`WAMAK_CONDENSER_HEAT`."""
+
+
+def envelope_rows(values: tuple[tuple[float, ...], ...], columns: tuple[float, ...]) -> list[float]:
+    """Per row of a map whose zeros mark the outside of the envelope: the lowest column value from which
+    the row is tabulated (the row is tabulated from there to the last column, checked).
+
+    Rows must open up in order: a higher row starts at the same or a higher column.
+    """
+    first = []
+    for k, row in enumerate(values):
+        start = next(j for j, v in enumerate(row) if v != 0)
+        if any(v == 0 for v in row[start:]):
+            raise ValueError(f"map row {k} has a gap inside its envelope")
+        if first and columns[start] < first[-1]:
+            raise ValueError(f"map row {k} starts below the row before it")
+        first.append(columns[start])
+    return first
+
+
+def filled_map(values: tuple[tuple[float, ...], ...]) -> list[list[float]]:
+    """The map with each cell outside the envelope (0) replaced by the value of the nearest tabulated row
+    below it in the same column.
+
+    The model reads the map only inside the envelope (the query is limited to T_env), where the
+    replaced cells carry an interpolation weight of exactly zero; the replacement keeps the table
+    finite and the interpolation of the tabulated cells exact.
+    """
+    filled: list[list[float]] = []
+    for row in values:
+        filled.append([v if v != 0 else filled[-1][j] for j, v in enumerate(row)])
+    return filled
+
+
+def _at_least(difference: sp.Expr) -> sp.Expr:
+    """1 where ``difference`` >= 0, else 0 (``floor(1 + sign(d) / 2)``)."""
+    return sp.floor(1 + sp.sign(difference) / 2)
+
+
 def build() -> Model:
     """Declare the water-to-water heat pump model."""
     m = Model(
         "heat_pump",
-        "Water-to-water heat pump (Carnot effectiveness) with capacity and wastewater source limits",
+        "Water-to-water heat pump (Carnot effectiveness or EN 14511 map) with capacity and source limits",
         references=[
             "Modelica Buildings Library, Buildings.Fluid.Chillers.BaseClasses.Carnot",
+            "Modelica Buildings Library, Buildings.Fluid.HeatPumps.ModularReversible.Data.TableData2D.EN14511."
+            "WAMAK_WaterToWater_220kW (WAMAK product sheet 2023/24)",
             "Reinholdt et al., Heat pump COP part 1: Generalized method for screening of system integration "
             "potentials, Refrigeration Science and Technology (2018)",
         ],
@@ -99,7 +246,8 @@ def build() -> Model:
     )
     q_nom = m.parameter(
         "nominal_heating_capacity", unit="W", start=108.6e3, min=1.0, max=1e9,
-        description="Carnot model: condenser heat at full load (capacity)",
+        description="condenser heat at full load: the capacity (Carnot model) or the capacity at the map's "
+                    "nominal point (map model)",
     )
     eta = m.parameter(
         "carnot_effectiveness", unit="1", start=0.45, min=0.01, max=0.99,
@@ -153,6 +301,21 @@ def build() -> Model:
         "evaporator_specific_heat", unit="J/(kg.K)", start=4190.0, min=100.0, max=1e4,
         description="specific heat capacity of the evaporator water or brine",
     )
+    performance = m.parameter(
+        "performance_model", unit="1", start=CARNOT, min=1, max=2, type="Integer",
+        description="1 Carnot effectiveness, 2 EN 14511 performance map (WAMAK 220 kW, scaled)",
+    )
+    t_con_nom = m.parameter(
+        "map_nominal_condenser_outlet_temperature", unit="K", start=333.15,
+        min=WAMAK_CONDENSER_OUTLET_TEMPERATURES[0], max=WAMAK_CONDENSER_OUTLET_TEMPERATURES[-1],
+        description="map model: condenser outlet temperature of the point where the condenser heat at full "
+                    "load is nominal_heating_capacity (limited to the envelope)",
+    )
+    t_eva_nom = m.parameter(
+        "map_nominal_evaporator_inlet_temperature", unit="K", start=285.15,
+        min=WAMAK_EVAPORATOR_INLET_TEMPERATURES[0], max=WAMAK_EVAPORATOR_INLET_TEMPERATURES[-1],
+        description="map model: evaporator inlet temperature of that nominal point",
+    )
 
     m_c = m.input("condenser_mass_flow", unit="kg/s", start=5.0, min=0.0, max=1e5,
                   description="mass flow through the condenser")
@@ -172,20 +335,45 @@ def build() -> Model:
     t_e = m.state("evaporator_outlet_temperature", unit="K", start=285.15, min=200.0, max=500.0, nominal=300.0,
                   description="mixed evaporator water temperature = evaporator outlet temperature")
 
-    cap = sp.Min(q_nom, sp.Max(0, m_c * cp_c * (t_con_max - t_ci)))
+    carnot_weight, map_weight = 2 - performance, performance - 1  # exactly 1 and 0 for the selected model
+    rows, columns = WAMAK_CONDENSER_OUTLET_TEMPERATURES, WAMAK_EVAPORATOR_INLET_TEMPERATURES
+    first = envelope_rows(WAMAK_CONDENSER_HEAT, columns)
+    if first != envelope_rows(WAMAK_ELECTRICAL_POWER, columns):
+        raise ValueError("the WAMAK heat and power maps have different envelopes")
+
+    def envelope_limit(t_eva_in: sp.Expr) -> sp.Expr:
+        """T_env: the highest tabulated condenser outlet temperature at this evaporator inlet temperature."""
+        return rows[0] + sum((rows[k] - rows[k - 1]) * _at_least(t_eva_in - first[k]) for k in range(1, len(rows)))
+
+    t_env = m.local("envelope_condenser_outlet_limit", envelope_limit(t_ei), unit="K",
+                    description="map model: highest condenser outlet temperature of the envelope at the current "
+                                "evaporator inlet temperature")
+    t_c_map = sp.Min(t_c, t_env)
+    map_heat = m.table2d("wamak_condenser_heat", rows, columns, filled_map(WAMAK_CONDENSER_HEAT), t_c_map, t_ei)
+    map_power = m.table2d("wamak_electrical_power", rows, columns, filled_map(WAMAK_ELECTRICAL_POWER), t_c_map, t_ei)
+    scale = m.local(
+        "map_scale_factor",
+        q_nom / m.lookup("wamak_condenser_heat", sp.Min(t_con_nom, envelope_limit(t_eva_nom)), t_eva_nom),
+        unit="1", description="map model: nominal_heating_capacity / map condenser heat at the nominal point")
+    cap_unit = m.local("full_load_heat", carnot_weight * q_nom + map_weight * scale * map_heat, unit="W",
+                       description="condenser heat at full load: nominal_heating_capacity (Carnot) or the scaled "
+                                   "map at the current temperatures")
+    t_lim = carnot_weight * t_con_max + map_weight * sp.Min(t_con_max, t_env)
+    cap = sp.Min(cap_unit, sp.Max(0, m_c * cp_c * (t_lim - t_ci)))
     setpoint_heat = sp.Max(0, m_c * cp_c * (t_set - t_ci))
-    demand = m.output("heat_demand", (2 - demand_mode) * setpoint_heat + (demand_mode - 1) * y_in * q_nom,
+    demand = m.output("heat_demand", (2 - demand_mode) * setpoint_heat + (demand_mode - 1) * y_in * cap_unit,
                       unit="W", min=0.0,
                       description="condenser heat requested by the set point or the part-load input")
     q_1 = m.local("capacity_limited_heat", sp.Min(demand, cap), unit="W",
                   description="demand limited by the capacity and the condenser outlet limit")
-    y = m.output("part_load", q_1 / q_nom, unit="1", description="part-load ratio Q_1 / Q_nom")
+    y = m.output("part_load", q_1 / cap_unit, unit="1", description="part-load ratio Q_1 / Q_cap,unit")
     t_con_act = t_c + y * app_con
     t_eva_act = t_e - y * app_eva
     eta_pl = a0 + (1 - a0 - a2) * y + a2 * y**2
     cop_carnot = m.local("unlimited_cop", eta * eta_pl * t_con_act / sp.Max(1, t_con_act - t_eva_act),
-                         unit="1", description="COP before the maximum_cop and minimum_cop limits")
-    cop = m.output("cop", sp.Max(sp.Min(cop_carnot, cop_max), cop_min), unit="1",
+                         unit="1", description="Carnot model: COP before the maximum_cop and minimum_cop limits")
+    cop = m.output("cop", carnot_weight * sp.Max(sp.Min(cop_carnot, cop_max), cop_min)
+                   + map_weight * map_heat / map_power, unit="1",
                    description="coefficient of performance Q_con / P_el at the operating point")
     source_heat = sp.Max(0, m_e * cp_e * (t_ei - t_eva_min))
     source_cap = m.local("source_limited_heat", source_heat * cop / (cop - 1), unit="W",
@@ -195,12 +383,20 @@ def build() -> Model:
     p_el = m.output("electrical_power", q_con / cop, unit="W", min=0.0,
                     description="electrical power of the compressor")
     q_eva = m.output("evaporator_heat", q_con - p_el, unit="W", description="heat taken from the evaporator water")
+    carnot_envelope = sp.Max(_flag(cop_carnot - cop_max), _flag(cop_min - cop_carnot))
+    map_envelope = sp.Max(
+        # the envelope caps the demand (by more than round-off: at the edge itself the unit runs as asked)
+        _flag(demand - (1 + 1e-9) * sp.Max(0, m_c * cp_c * (t_env - t_ci))),
+        _flag(t_c - t_env), _flag(rows[0] - t_c),  # the map is read at a clamped condenser outlet
+        _flag(columns[0] - t_ei), _flag(t_ei - columns[-1]),  # ... or a clamped evaporator inlet
+    )
     m.output(
         "status",
-        sp.Max(STATUS_ENVELOPE * sp.Max(_flag(cop_carnot - cop_max), _flag(cop_min - cop_carnot)),
+        sp.Max(STATUS_ENVELOPE * (carnot_weight * carnot_envelope + map_weight * map_envelope),
                STATUS_SOURCE * _flag(q_1 - source_cap), STATUS_CAPACITY * _flag(demand - cap)),
         unit="1", type="Integer", min=0, max=3,
-        description="0 ok, 1 capacity-limited, 2 source-limited, 3 outside the operating envelope",
+        description="0 ok, 1 capacity-limited, 2 source-limited, 3 envelope limit (Carnot: COP limit; map: "
+                    "outside the map's envelope, limited to its edge)",
     )
     m.output("entropy_generation",
              m_c * cp_c * sp.log(t_c / t_ci) + m_e * cp_e * sp.log(t_e / t_ei), unit="W/K",
