@@ -9,6 +9,9 @@ temporary directory and measures, in the same run:
   over the step plus the numpy evaluation of all outputs) — the Python evaluator doing the FMU's job;
 - ``python eval``: one call of ``Model.evaluate`` (outputs only, no integration).
 
+Besides the registered models, ``VARIANTS`` names models run with other parameters (the heat pump with
+its EN 14511 performance map: ``heat_pump[map]``), from the same exported FMU.
+
 Usage: ``python benchmarks/fmu_step_cost.py [MODEL ...] [--steps N] [--step SECONDS]``.
 Prints microseconds per step and the ratios python/fmu. Not part of the test suite.
 """
@@ -26,6 +29,11 @@ from kreislauf.fmu import FmuComponent, export_fmu, safe_extract
 from kreislauf.models import MODELS, get_model
 from kreislauf.models.simulate import simulate
 
+VARIANTS: dict[str, tuple[str, dict[str, float]]] = {
+    "heat_pump[map]": ("heat_pump", {"performance_model": 2}),
+}
+"""Benchmark names beyond the registered models: (model, parameter values)."""
+
 
 def best_of(repeats: int, fn) -> float:
     """The smallest of ``repeats`` timings of ``fn()`` (s)."""
@@ -37,9 +45,9 @@ def best_of(repeats: int, fn) -> float:
     return min(times)
 
 
-def fmu_cost(path, steps: int, step: float) -> float:
+def fmu_cost(path, steps: int, step: float, parameters: dict[str, float]) -> float:
     comp = FmuComponent(path, "bench")
-    comp.setup(0.0, None, {})
+    comp.setup(0.0, None, parameters)
     outputs = [v.name for v in comp.variables.values() if v.causality.value == "output"]
     state = {"t": 0.0}
 
@@ -57,11 +65,18 @@ def fmu_cost(path, steps: int, step: float) -> float:
         comp.close()
 
 
-def fmpy_cost(path, steps: int, step: float) -> float:
+def fmpy_cost(path, steps: int, step: float, parameters: dict[str, float]) -> float:
     unzipdir = safe_extract(path)
     md = read_model_description(str(unzipdir))
     fmu = FMU2Slave(guid=md.guid, unzipDirectory=str(unzipdir), modelIdentifier=md.coSimulation.modelIdentifier)
     fmu.instantiate()
+    variables = {v.name: v for v in md.modelVariables}
+    for name, value in parameters.items():
+        v = variables[name]
+        if v.type == "Integer":
+            fmu.setInteger([v.valueReference], [int(value)])
+        else:
+            fmu.setReal([v.valueReference], [float(value)])
     fmu.setupExperiment(startTime=0.0)
     fmu.enterInitializationMode()
     fmu.exitInitializationMode()
@@ -85,7 +100,7 @@ def fmpy_cost(path, steps: int, step: float) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("models", nargs="*", default=sorted(MODELS))
+    parser.add_argument("models", nargs="*", default=sorted(MODELS) + sorted(VARIANTS))
     parser.add_argument("--steps", type=int, default=2000, help="FMU steps per timing (default 2000)")
     parser.add_argument("--step", type=float, default=60.0, help="communication step in s (default 60)")
     args = parser.parse_args()
@@ -93,14 +108,16 @@ def main() -> None:
           f" {'step ratio':>11s} {'eval ratio':>11s}")
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.models:
-            model = get_model(name)
+            model_name, parameters = VARIANTS.get(name, (name, {}))
+            model = get_model(model_name)
             py_steps = max(20, args.steps // 50)
-            py_step = best_of(3, lambda m=model, n=py_steps: simulate(m, n * args.step, args.step)) / py_steps
-            py_eval = best_of(5, lambda m=model: [m.evaluate() for _ in range(200)]) / 200
+            py_step = best_of(3, lambda m=model, n=py_steps, p=parameters: simulate(
+                m, n * args.step, args.step, parameters=p)) / py_steps
+            py_eval = best_of(5, lambda m=model, p=parameters: [m.evaluate(**p) for _ in range(200)]) / 200
             for version in (2, 3):
                 path = export_fmu(model, tmp, version)
-                fmu = fmu_cost(path, args.steps, args.step)
-                base = fmpy_cost(path, args.steps, args.step) if version == 2 else float("nan")
+                fmu = fmu_cost(path, args.steps, args.step, parameters)
+                base = fmpy_cost(path, args.steps, args.step, parameters) if version == 2 else float("nan")
                 print(f"{name:28s} {version:>4d} {fmu * 1e6:9.2f} {base * 1e6:9.2f} {py_step * 1e6:11.1f}"
                       f" {py_eval * 1e6:11.1f} {py_step / fmu:10.0f}x {py_eval / fmu:10.0f}x")
     print("(best of repeated timings; FMU step = doStep + reading all outputs)")
