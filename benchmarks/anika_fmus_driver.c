@@ -3,7 +3,7 @@
  * Gauss-Seidel loop of fixed communication steps and measures, per FMU, the time spent in setting the
  * inputs, in fmi2DoStep and in reading every Real output. Built and run by benchmarks/anika_fmus.py.
  *
- *   anika_fmus_driver CONFIG STEPS STEP_SIZE
+ *   anika_fmus_driver CONFIG STEPS STEP_SIZE CHUNK_STEPS
  *
  * CONFIG is a text file, one record per line:
  *   fmu NAME LIBRARY IDENTIFIER GUID        (in stepping order)
@@ -12,9 +12,10 @@
  *   connect DST_FMU DST_VR SRC_FMU SRC_VR OFFSET
  *
  * The loop runs twice from the same initial state: once with a clock read around every call (the
- * per-FMU breakdown, wall-clock time) and once without (the total per macro step, process CPU time, so
+ * per-FMU breakdown, wall-clock time, reported per chunk of macro steps so that the caller can keep, chunk by
+ * chunk, the fastest of repeated runs and so filter out the time other processes held the core) and once without (the total per macro step, process CPU time, so
  * that time during which other processes held the core does not count). Output lines:
- *   fmu NAME set_ns step_ns get_ns loop_ns              (mean per macro step)
+ *   chunk INDEX NAME set_ns step_ns get_ns loop_ns      (summed over each CHUNK_STEPS macro steps)
  * loop_ns is one iteration of an algebraic loop after the step: one input set to a slightly different
  * value and every output read (so evaluated) again; the input is then set back and the outputs read,
  * untimed, so that the run continues as without the probe.
@@ -240,11 +241,26 @@ static void gather_inputs(fmu *f)
     }
 }
 
-static void run_timed(long steps, double h)
+/* Print the times summed since the last chunk line and start the next chunk. */
+static void end_chunk(long chunk)
+{
+    int i;
+    for (i = 0; i < n_fmus; i++) {
+        fmu *f = &fmus[i];
+        printf("chunk %ld %s %.0f %.0f %.0f %.0f\n", chunk, f->name, f->set_ns, f->step_ns, f->get_ns,
+               f->feedthrough_ns);
+        f->set_ns = f->step_ns = f->get_ns = f->feedthrough_ns = 0.0;
+    }
+}
+
+static void run_timed(long steps, double h, long chunk_steps)
 {
     long n;
     int i;
     for (n = 0; n < steps; n++) {
+        if (n > 0 && n % chunk_steps == 0) {
+            end_chunk(n / chunk_steps - 1);
+        }
         const double t = n * h;
         for (i = 0; i < n_fmus; i++) {
             fmu *f = &fmus[i];
@@ -273,6 +289,7 @@ static void run_timed(long steps, double h)
             }
         }
     }
+    end_chunk((steps - 1) / chunk_steps);
 }
 
 static double cpu_ns(void)
@@ -322,22 +339,25 @@ static void print_statistics(fmu *f)
 
 int main(int argc, char **argv)
 {
-    long steps;
+    long steps, chunk_steps;
     double h, total;
     int i;
-    if (argc != 4) {
-        fprintf(stderr, "usage: %s CONFIG STEPS STEP_SIZE\n", argv[0]);
+    if (argc != 5) {
+        fprintf(stderr, "usage: %s CONFIG STEPS STEP_SIZE CHUNK_STEPS\n", argv[0]);
         return 2;
     }
     read_config(argv[1]);
     steps = atol(argv[2]);
     h = atof(argv[3]);
+    chunk_steps = atol(argv[4]);
+    if (steps < 1 || chunk_steps < 1) {
+        fprintf(stderr, "STEPS and CHUNK_STEPS must be >= 1\n");
+        return 2;
+    }
     resolve();
     start();
-    run_timed(steps, h);
+    run_timed(steps, h, chunk_steps);
     for (i = 0; i < n_fmus; i++) {
-        printf("fmu %s %.1f %.1f %.1f %.1f\n", fmus[i].name, fmus[i].set_ns / steps, fmus[i].step_ns / steps,
-               fmus[i].get_ns / steps, fmus[i].feedthrough_ns / steps);
         print_statistics(&fmus[i]);
     }
     start();
