@@ -174,13 +174,12 @@ def ineligibility(master: Master) -> list[str]:
 
     s = master.settings
     reasons = []
-    for name, comp in zip(master.names, master.components, strict=True):
+    for i, (name, comp) in enumerate(zip(master.names, master.components, strict=True)):
         if not isinstance(comp, FmuComponent):
             reasons.append(f"component '{name}' is a {type(comp).__name__}, not an FMU")
         else:
             types = {sv.name: sv.type for sv in comp.model_description.modelVariables}
             table = _FMI2_KINDS if comp.fmi_version == 2 else _FMI3_KINDS
-            i = master.names.index(name)
             for var in master.in_names[i] + master.out_names[i]:
                 if types.get(var) not in table:
                     reasons.append(f"component '{name}': variable '{var}' has FMI type {types.get(var)}")
