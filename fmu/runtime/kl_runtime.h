@@ -131,11 +131,14 @@ kl_status kl_terminate(kl_instance *instance);
 
 /* Write one value. `function` names the FMI function for messages; `type` is the FMI type the caller
  * writes (a mismatch with the variable is an error). Checks: known value reference, causality and
- * mode allow the write, finite, inside [min, max], integral for Integer, 0 or 1 for Boolean. */
+ * mode allow the write, finite, inside [min, max], integral for Integer, 0 or 1 for Boolean. A new value
+ * marks the outputs stale (recomputed on the next read); the value the variable already holds (bit for
+ * bit) keeps them. */
 kl_status kl_set_value(kl_instance *instance, const char *function, unsigned int value_reference, kl_type type,
                        double value);
 
-/* Read one value (after bringing outputs up to date when inputs or parameters changed). */
+/* Read one value (after bringing outputs up to date when inputs or parameters changed since they were last
+ * computed: by kl_do_step, by an earlier read, or as restored with an FMU state). */
 kl_status kl_get_value(kl_instance *instance, const char *function, unsigned int value_reference, kl_type type,
                        double *value);
 
