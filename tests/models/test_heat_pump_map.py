@@ -152,6 +152,21 @@ def test_part_load_keeps_the_map_cop(hp):
     assert one(half, "cop") == one(full, "cop")
 
 
+def test_capacity_limit_in_map_mode_is_the_map_at_the_current_temperatures(hp):
+    """A 60 °C set point for 5 kg/s from 50 °C asks 209.5 kW; at 60 °C / 12 °C the unit gives the
+    published 108.6 kW (status 1), at 60 °C / 20 °C the record's 138.5 kW (row 60 °C, column 20 °C)."""
+    common = dict(MAP, demand_mode=SUPPLY_SETPOINT, supply_temperature_setpoint=C0 + 60, condenser_mass_flow=5.0,
+                  condenser_inlet_temperature=C0 + 50, condenser_outlet_temperature=C0 + 60,
+                  evaporator_mass_flow=20.0)
+    cold = hp.evaluate(**common, evaporator_inlet_temperature=C0 + 12)
+    assert one(cold, "heat_demand") == pytest.approx(5.0 * CP * 10, rel=1e-12)
+    assert one(cold, "condenser_heat") == pytest.approx(108_600, rel=1e-12)
+    assert one(cold, "status") == STATUS_CAPACITY
+    warm = hp.evaluate(**common, evaporator_inlet_temperature=C0 + 20)
+    assert one(warm, "condenser_heat") == pytest.approx(138_500, rel=1e-12)
+    assert one(warm, "status") == STATUS_CAPACITY
+
+
 def test_a_setpoint_above_the_envelope_is_limited_to_its_edge_and_flagged(hp):
     """Evaporator inlet 12 °C: WAMAK tabulates 70 °C but not 80 °C. An 80 °C set point settles at 70 °C
     with status 3, running at the published 70 °C / 12 °C COP."""
