@@ -12,7 +12,7 @@ from fmpy.validation import validate_fmu
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kreislauf.fmu import export_fmu
+from kreislauf.fmu import build_fmu
 from kreislauf.models import get_model
 from kreislauf.models.heat_pump import (
     PART_LOAD,
@@ -207,8 +207,9 @@ def test_second_law_in_steady_state(hp, t_c, lift, y_in, eta, m_c, m_e):
 
 @pytest.fixture(scope="module")
 def fmus(tmp_path_factory):
-    out = tmp_path_factory.mktemp("hp_fmus")
-    return {v: export_fmu("heat_pump", out, v) for v in (2, 3)}
+    # one build per session for both heat pump test modules (build_fmu reuses an identical build)
+    out = tmp_path_factory.getbasetemp() / "heat_pump_fmus"
+    return {v: build_fmu("heat_pump", out, v) for v in (2, 3)}
 
 
 @pytest.mark.parametrize("version", [2, 3])

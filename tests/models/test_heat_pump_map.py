@@ -15,7 +15,7 @@ from fmpy.validation import validate_fmu
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kreislauf.fmu import export_fmu
+from kreislauf.fmu import build_fmu
 from kreislauf.fmu.build import find_compiler, runtime_dir
 from kreislauf.fmu.codegen import generate
 from kreislauf.models import get_model
@@ -371,8 +371,9 @@ def test_map_mode_jacobian_matches_finite_differences(tmp_path):
 
 @pytest.fixture(scope="module")
 def fmus(tmp_path_factory):
-    out = tmp_path_factory.mktemp("hp_map_fmus")
-    return {v: export_fmu("heat_pump", out, v) for v in (2, 3)}
+    # one build per session for both heat pump test modules (build_fmu reuses an identical build)
+    out = tmp_path_factory.getbasetemp() / "heat_pump_fmus"
+    return {v: build_fmu("heat_pump", out, v) for v in (2, 3)}
 
 
 @pytest.mark.parametrize("version", [2, 3])
