@@ -2,7 +2,9 @@
 
 ``y = (gain + gain_rate·t)·u + offset + offset_rate·t`` (direct feedthrough from u, so two of them
 wired both ways form an algebraic loop whose gain grows with time) and ``root = sqrt(root_time − t)``,
-which turns NaN after ``root_time`` (the FMU's own output check then fails the step).
+which turns NaN after ``root_time`` (the FMU's own output check then fails the step); an Integer
+input ``level`` and a Boolean input ``flag`` echoed as ``echo = level + 1000·flag``, an Integer output
+``hours`` (whole hours since the start) and a Boolean output ``late`` (t > 2 h).
 """
 
 from __future__ import annotations
@@ -25,6 +27,11 @@ def probe() -> Model:
     u = m.input("u", unit="1", start=0.0, min=-1000.0, max=1000.0, description="input")
     m.output("y", (k + kr * m.time) * u + c + cr * m.time, unit="1", description="gain times input plus offset")
     m.output("root", sp.sqrt(tr - m.time), unit="1", description="sqrt(root_time - t)")
+    level = m.input("level", unit="1", start=0, min=0, max=100, type="Integer", description="whole number")
+    flag = m.input("flag", unit="1", start=0, min=0, max=1, type="Boolean", description="a flag")
+    m.output("hours", sp.floor(m.time / 3600), unit="1", type="Integer", description="whole hours since start")
+    m.output("late", sp.Piecewise((1, m.time > 7200), (0, True)), unit="1", type="Boolean", description="t > 2 h")
+    m.output("echo", level + 1000 * flag, unit="1", description="level + 1000 flag")
     return m.finish()
 
 

@@ -20,6 +20,7 @@ from fmu_probe import export_probes
 from fmu_tank import export_tanks
 
 from kreislauf.api import System, load
+from kreislauf.component import ComponentError
 from kreislauf.ledger import Ledger
 from kreislauf.master import AlgebraicLoopError, InputRangeError, Master, NativePathError, StepError
 from kreislauf.native import CHUNK, compile_library
@@ -297,6 +298,52 @@ def test_a_loop_solution_leaving_an_input_range_fails_both_paths_alike(tmp_path,
     t = rows["time"]
     np.testing.assert_allclose(rows["b.y"], (1 + 2e-4 * t) / (1 - 1e-4 * t) + 2.0, rtol=1e-8)
     assert np.all(np.abs(rows["b.y"]) <= 1000.0)
+
+
+@pytest.mark.parametrize("versions", [(2, 3), (3, 2)])
+@pytest.mark.parametrize("algorithm", ["jacobi", "gauss-seidel"])
+def test_integer_and_boolean_variables_cross_fmi_versions_alike(tmp_path, probes, versions, algorithm):
+    path = tmp_path / "ints.toml"
+    path.write_text(f"""
+connections = ["a.hours -> b.level", "a.late -> b.flag"]
+[master]
+step = 600.0
+stop = "1d"
+algorithm = "{algorithm}"
+[components.a]
+fmu = "{probes[versions[0]]}"
+[components.b]
+fmu = "{probes[versions[1]]}"
+""")
+    python, native = both(path, tmp_path)
+    data = native.read()
+    assert_same_columns(python.read(), data)
+    t = data["time"]
+    np.testing.assert_array_equal(data["a.hours"], np.floor(t / 3600.0))
+    np.testing.assert_array_equal(data["a.late"], (t > 7200.0).astype(float))
+    # b echoes the inputs set at the last communication point (feedthrough: refreshed there)
+    np.testing.assert_array_equal(data["b.echo"], np.floor(t / 3600.0) + 1000.0 * (t > 7200.0))
+
+
+def test_a_fractional_value_for_an_integer_input_stops_both_paths_alike(tmp_path, probes):
+    # a.y = 1 + t / 1000 is 1.5 at the first communication point (500 s), where b.level (an Integer)
+    # is refreshed because b.echo depends on it
+    path = tmp_path / "fraction.toml"
+    path.write_text(f"""
+connections = ["a.y -> b.level"]
+[master]
+step = 500.0
+stop = "1d"
+[components.a]
+fmu = "{probes[2]}"
+parameters = {{ offset = 1.0, offset_rate = 0.001 }}
+[components.b]
+fmu = "{probes[3]}"
+""")
+    error, rows = fail_both(path, tmp_path, ComponentError)
+    assert (error.component, error.variable) == ("b", "level")
+    assert "t = 500 s: value 1.5 is not a whole number (Integer variable)" in str(error)
+    np.testing.assert_array_equal(rows["time"], [0.0])
 
 
 def test_profiling_counts_every_fmu_step(tmp_path, tanks):
