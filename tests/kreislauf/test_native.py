@@ -22,7 +22,14 @@ from fmu_tank import export_tanks
 from kreislauf.api import System, load
 from kreislauf.component import ComponentError
 from kreislauf.ledger import Ledger
-from kreislauf.master import AlgebraicLoopError, InputRangeError, Master, NativePathError, StepError
+from kreislauf.master import (
+    AlgebraicLoopError,
+    InputRangeError,
+    Master,
+    NativePathError,
+    NonFiniteValueError,
+    StepError,
+)
 from kreislauf.native import CHUNK, compile_library
 from kreislauf.results import ResultWriter, read_results
 from kreislauf.system import SystemFileError, make_component
@@ -425,3 +432,55 @@ def test_without_a_compiler_auto_steps_in_python_and_says_why(tmp_path, tanks):
                            "--no-progress", "--native"], capture_output=True, text=True, timeout=120, check=False,
                           env=env)
     assert proc.returncode == 2 and "no C compiler found" in proc.stderr
+
+
+NAN_SCRIPT = '''
+from pythonfmu import Fmi2Causality, Fmi2Slave, Real
+
+
+class NanAfter(Fmi2Slave):
+    author = "test"
+    description = "an output that turns NaN after 3000 s, with no check of its own"
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.u = 0.0
+        self.y = 1.0
+        self.register_variable(Real("u", causality=Fmi2Causality.input, start=0.0))
+        self.register_variable(Real("y", causality=Fmi2Causality.output))
+
+    def do_step(self, current_time, step_size):
+        self.y = float("nan") if current_time + step_size > 3000.0 else 1.0 + self.u
+        return True
+'''
+
+
+@pytest.mark.parametrize("feeds", [True, False])
+@pytest.mark.parametrize("algorithm", ["jacobi", "gauss-seidel"])
+def test_a_nan_from_an_fmu_without_checks_names_it_on_both_paths(tmp_path, tanks, algorithm, feeds):
+    # a pythonfmu FMU (another tool, no output check) hands out NaN from the step ending at 3060 s;
+    # whether the NaN then reaches the tank's input (its range check finds it) or no input at all (the
+    # check after the communication point finds it), the error names the FMU that produced it
+    pytest.importorskip("pythonfmu")
+    source = tmp_path / "nanafter.py"
+    source.write_text(NAN_SCRIPT)
+    subprocess.run([sys.executable, "-m", "pythonfmu", "build", "-f", str(source), "-d", str(tmp_path)],
+                   check=True, capture_output=True, cwd=tmp_path)
+    path = tmp_path / "nan.toml"
+    feed = '{ from = "n.y", to = "A.heating", factor = 100.0 }, ' if feeds else ""
+    path.write_text(f"""
+connections = [{feed}"A.temperature -> n.u"]
+[master]
+step = 60.0
+stop = "1d"
+algorithm = "{algorithm}"
+order = ["A", "n"]
+[components.n]
+fmu = "{tmp_path / 'NanAfter.fmu'}"
+[components.A]
+fmu = "{tanks[2]}"
+""")
+    error, rows = fail_both(path, tmp_path, NonFiniteValueError)
+    assert (error.component, error.variable, error.time) == ("n", "y", 3060.0)
+    np.testing.assert_array_equal(rows["time"], np.arange(0.0, 3001.0, 60.0))
+    assert np.all(np.isfinite(rows["n.y"]))
