@@ -24,6 +24,11 @@ Step size: fixed, multi-rate (a component's own step is a whole multiple of the 
 stepped every k-th macro step with dt = k·h and its outputs are held in between), or adaptive:
 step doubling (one step of h against two of h/2, rejected steps rolled back) when every component
 can roll back, otherwise an energy-residual estimate on the power bonds without rejection.
+
+Stepping path (``MasterSettings.native``): a system of FMUs only, stepped with a fixed step by
+``jacobi`` or ``gauss-seidel`` (no multi-rate, extrapolation, energy-conserving coupling or real-time
+pacing), runs its macro steps in compiled C (:mod:`kreislauf.native`) with the same operations,
+results and errors as the Python loop here; ``RunStats.path``/``path_reason`` say which path ran.
 """
 
 from __future__ import annotations
