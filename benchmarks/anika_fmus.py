@@ -11,10 +11,11 @@ others, so the inputs are the coupled system's), ``--steps`` communication steps
 inputs, fmi2DoStep and fmi2GetReal of every Real output, one algebraic-loop iteration (``loop``: one
 input changed, every output read, so evaluated, again), and the solver's work per doStep (accepted and
 rejected internal steps, derivative and Jacobian evaluations, LU decompositions) read from the FMU
-state. A second pass without per-call clocks gives the total per macro step and the year (525 600
-steps) it extrapolates to. The variants run alternately ``--repeats`` times; per chunk of 100 macro
-steps the fastest run counts (the runs compute the same thing, so a slower one only met other processes on
-the shared core).
+state, and ``max Δ rel``: the largest relative difference |now - base| / max(|base|, 1) of any output (SI) at
+the end of the run (both runtimes integrate to the models' tolerances, rtol 1e-6 by default). A second
+pass without per-call clocks gives the total per macro step and the year (525 600 steps) it extrapolates
+to. The variants run alternately ``--repeats`` times; per chunk of 100 macro steps the fastest run counts
+(the runs compute the same thing, so a slower one only met other processes on the shared core).
 
 Usage: ``python benchmarks/anika_fmus.py [--steps N] [--step S] [--baseline REV] [--repeats R] [--keep DIR]``.
 Needs gcc and git. Not part of the test suite.
@@ -103,6 +104,8 @@ def run_driver(driver: Path, config: Path, steps: int, step: float) -> dict:
             result["chunks"].setdefault(fields[2], []).append([float(x) for x in fields[3:]])
         elif fields[0] == "stats":
             result["stats"][fields[1]] = [float(x) for x in fields[2:]]
+        elif fields[0] == "final":
+            result.setdefault("final", {})[fields[1]] = [float(x) for x in fields[2:]]
         elif fields[0] == "total":
             result["total"] = float(fields[1])
     return result
@@ -111,7 +114,8 @@ def run_driver(driver: Path, config: Path, steps: int, step: float) -> dict:
 def fastest(runs: list[dict]) -> dict:
     """Per FMU the mean (set, step, get, loop) ns per macro step, summing chunk by chunk the fastest run,
     and the smallest total: the runs are identical computations, so the differences are other processes'."""
-    best = {"stats": runs[0]["stats"], "total": min(run["total"] for run in runs), "time": {}}
+    best = {"stats": runs[0]["stats"], "final": runs[0]["final"], "total": min(run["total"] for run in runs),
+            "time": {}}
     for name, chunks in runs[0]["chunks"].items():
         sums = [0.0, 0.0, 0.0, 0.0]
         for c in range(len(chunks)):
@@ -166,16 +170,19 @@ def main() -> None:
     print(f"ANIKA FMUs, {steps} macro steps of {args.step:g} s; baseline runtime = {args.baseline}, current ="
           " the working tree; times in microseconds per macro step")
     print(f"{'component':<10} {'model':<24} {'doStep base':>11} {'doStep now':>10} {'ratio':>6} {'set':>5}"
-          f" {'get':>5} {'loop base':>9} {'loop now':>8}  {'per doStep now (base): solver steps, rejected, f, J, LU'}")
+          f" {'get':>5} {'loop base':>9} {'loop now':>8} {'max Δ rel':>9}"
+          f"  {'per doStep now (base): solver steps, rejected, f, J, LU'}")
     for name, component in system["components"].items():
         _, base_step, _, base_loop = (x / steps for x in results["baseline"]["time"][name])
         set_ns, step_ns, get_ns, loop_ns = (x / steps for x in results["current"]["time"][name])
         now = [x / steps for x in results["current"]["stats"][name][:5]]
         base = [x / steps for x in results["baseline"]["stats"][name][:5]]
         work = ", ".join(f"{a:.2f} ({b:.2f})" for a, b in zip(now, base, strict=True))
+        deviation = max(abs(a - b) / max(abs(b), 1.0) for a, b in
+                        zip(results["current"]["final"][name], results["baseline"]["final"][name], strict=True))
         print(f"{name:<10} {component['model']:<24} {base_step / 1e3:11.2f} {step_ns / 1e3:10.2f}"
               f" {base_step / step_ns:5.1f}x {set_ns / 1e3:5.2f} {get_ns / 1e3:5.2f} {base_loop / 1e3:9.2f}"
-              f" {loop_ns / 1e3:8.2f}  {work}")
+              f" {loop_ns / 1e3:8.2f} {deviation:9.1e}  {work}")
     base_total, total = results["baseline"]["total"], results["current"]["total"]
     print(f"all six, set + doStep + get, no per-call clocks: baseline {base_total / 1e3:.2f} µs, now"
           f" {total / 1e3:.2f} µs per macro step ({base_total / total:.1f}x); a year of {YEAR_STEPS} steps:"

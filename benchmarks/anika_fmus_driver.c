@@ -20,6 +20,7 @@
  * value and every output read (so evaluated) again; the input is then set back and the outputs read,
  * untimed, so that the run continues as without the probe.
  *   stats NAME accepted rejected derivatives jacobians decompositions time_events input_events
+ *   final NAME VALUE...                                 (every output at the end of the timed run)
  *   total ns_per_macro_step
  * The statistics come from the kreislauf FMU state (fmi2SerializeFMUstate): the payload after the
  * header holds v, previous, h_next, rejected_last and then the counters of kl_statistics.
@@ -358,7 +359,13 @@ int main(int argc, char **argv)
     start();
     run_timed(steps, h, chunk_steps);
     for (i = 0; i < n_fmus; i++) {
+        unsigned k;
         print_statistics(&fmus[i]);
+        printf("final %s", fmus[i].name);
+        for (k = 0; k < fmus[i].n_out; k++) {
+            printf(" %.17g", fmus[i].out[k]);
+        }
+        printf("\n");
     }
     start();
     total = run_untimed(steps, h);

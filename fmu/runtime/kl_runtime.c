@@ -326,6 +326,7 @@ kl_status kl_exit_initialization_mode(kl_instance *instance)
     memcpy(s->previous, s->v, sizeof(s->v));
     s->solver.h_next = 0.0;
     s->solver.rejected_last = 0.0;
+    s->solver.jacobian_uses = 0.0;
     s->last_event_time = -INFINITY;
     s->last_successful_time = s->v[KL_VR_TIME];
     s->mode = KL_MODE_STEP;
@@ -511,6 +512,7 @@ kl_status kl_do_step(kl_instance *instance, double current_time, double step_siz
 
     fired = kl_input_events(s->previous, s->v);
     if (fired > 0) {
+        s->solver.jacobian_uses = 0.0; /* states were reset: evaluate J at the new point */
         s->statistics.input_events += fired;
         kl_log(instance, KL_OK, KL_LOG_EVENTS, "%d input event(s) at t = %.16g s", fired, current_time);
     }
@@ -539,8 +541,11 @@ kl_status kl_do_step(kl_instance *instance, double current_time, double step_siz
         s->v[KL_VR_TIME] = target;
         s->last_event_time = te;
         s->statistics.time_events += 1.0;
-        /* a reset invalidates the step size history: start the next integration afresh */
-        s->solver.h_next = fired > 0 ? 0.0 : s->solver.h_next;
+        /* a reset invalidates the step size history and J: start the next integration afresh */
+        if (fired > 0) {
+            s->solver.h_next = 0.0;
+            s->solver.jacobian_uses = 0.0;
+        }
         kl_log(instance, KL_OK, KL_LOG_EVENTS, "time event at t = %.16g s: %d reset(s)", te, fired);
     }
 
@@ -594,6 +599,7 @@ kl_status kl_set_state(kl_instance *instance, const kl_state *state)
         return KL_ERROR;
     }
     memcpy(&instance->s, state, sizeof(kl_state));
+    kl_solver_forget(&instance->work);
     return KL_OK;
 }
 
@@ -610,11 +616,12 @@ kl_status kl_free_state(kl_instance *instance, kl_state **state)
 }
 
 #define KL_STATE_MAGIC "KLFMUST"          /* 8 bytes with the terminating zero */
-#define KL_STATE_FORMAT_VERSION 1u
+#define KL_STATE_FORMAT_VERSION 2u
 #define KL_STATE_BYTE_ORDER 0x01020304u
 #define KL_STATE_HEADER_SIZE 40u
 #define KL_STATISTICS_DOUBLES (sizeof(kl_statistics) / sizeof(double))
-#define KL_STATE_DOUBLES (2u * KL_N_VARIABLES + 2u + KL_STATISTICS_DOUBLES + 6u)
+#define KL_JACOBIAN_DOUBLES (1u + KL_N_STATES_STORAGE * KL_N_STATES_STORAGE + KL_N_STATES_STORAGE)
+#define KL_STATE_DOUBLES (2u * KL_N_VARIABLES + 2u + KL_STATISTICS_DOUBLES + 6u + KL_JACOBIAN_DOUBLES)
 
 static size_t token_length(void)
 {
@@ -666,7 +673,11 @@ static void pack(const kl_state *state, double *out)
     out[n++] = state->stop_time;
     out[n++] = state->tolerance;
     out[n++] = (double)state->mode;
-    out[n] = (double)state->outputs_stale;
+    out[n++] = (double)state->outputs_stale;
+    out[n++] = state->solver.jacobian_uses;
+    memcpy(out + n, state->solver.jac, sizeof(state->solver.jac));
+    n += KL_N_STATES_STORAGE * KL_N_STATES_STORAGE;
+    memcpy(out + n, state->solver.dfdt, sizeof(state->solver.dfdt));
 }
 
 static void unpack(const double *in, kl_state *state)
@@ -685,7 +696,11 @@ static void unpack(const double *in, kl_state *state)
     state->stop_time = in[n++];
     state->tolerance = in[n++];
     state->mode = (int)in[n++];
-    state->outputs_stale = (int)in[n];
+    state->outputs_stale = (int)in[n++];
+    state->solver.jacobian_uses = in[n++];
+    memcpy(state->solver.jac, in + n, sizeof(state->solver.jac));
+    n += KL_N_STATES_STORAGE * KL_N_STATES_STORAGE;
+    memcpy(state->solver.dfdt, in + n, sizeof(state->solver.dfdt));
 }
 
 kl_status kl_serialize_state(kl_instance *instance, const kl_state *state, unsigned char *buffer, size_t size)
@@ -789,6 +804,13 @@ kl_status kl_deserialize_state(kl_instance *instance, const unsigned char *buffe
     if (decoded.mode < KL_MODE_INSTANTIATED || decoded.mode > KL_MODE_ERROR ||
         (decoded.outputs_stale != 0 && decoded.outputs_stale != 1)) {
         return reject(instance, "invalid mode", (unsigned long)decoded.mode, KL_MODE_STEP);
+    }
+    if (!(decoded.solver.jacobian_uses >= 0.0 && decoded.solver.jacobian_uses <= KL_JACOBIAN_REUSE &&
+          decoded.solver.jacobian_uses == floor(decoded.solver.jacobian_uses))) {
+        kl_log(instance, KL_ERROR, KL_LOG_STATUS_ERROR,
+               "DeserializeFMUState: rejected: invalid count of Jacobian uses %g (expected an integer in [0, %d])",
+               decoded.solver.jacobian_uses, KL_JACOBIAN_REUSE);
+        return KL_ERROR;
     }
     if (kl_get_state(instance, state) != KL_OK) {
         return KL_ERROR;

@@ -123,6 +123,12 @@ void kl_solver_coefficients(kl_rosenbrock_coefficients *tc)
     tc->diagonal = GAMMA;
 }
 
+void kl_solver_forget(kl_solver_workspace *work)
+{
+    work->partition_valid = 0;
+    work->lu_step = 0.0;
+}
+
 #if KL_N_STATES > 0
 
 #define N KL_N_STATES
@@ -207,53 +213,48 @@ static int fail(kl_instance *instance, double t, double h, double h_min, int wor
 /* Entries of J and df/dt that are not finite: ROS34PW2 is a W-method, its order holds for any matrix in place
  * of the Jacobian, so a non-finite entry (a singular point of the model, e.g. a derivative through a capped or
  * switched expression at zero flow) is logged and replaced by zero instead of stopping the run. */
-static void zero_nonfinite_entries(kl_instance *instance, double t)
+static void check_jacobian(kl_instance *instance, double t)
 {
-    kl_solver_workspace *w = &instance->work;
-    int i, j;
+    kl_solver_state *state = &instance->s.solver;
+    int i, j, nonfinite = 0;
+    for (i = 0; i < N * N; i++) {
+        nonfinite |= !(fabs(state->jac[i]) <= DBL_MAX);
+    }
     for (i = 0; i < N; i++) {
-        if (!isfinite(w->dfdt[i])) {
+        nonfinite |= !(fabs(state->dfdt[i]) <= DBL_MAX);
+    }
+    if (!nonfinite) {
+        return;
+    }
+    for (i = 0; i < N; i++) {
+        if (!isfinite(state->dfdt[i])) {
             kl_log(instance, KL_OK, KL_LOG_SOLVER, "the time derivative d(der(%s))/dt is %g at t = %.16g s; using 0",
-                   state_name(i), w->dfdt[i], t);
-            w->dfdt[i] = 0.0;
+                   state_name(i), state->dfdt[i], t);
+            state->dfdt[i] = 0.0;
         }
         for (j = 0; j < N; j++) {
-            if (!isfinite(w->jac[i * N + j])) {
+            if (!isfinite(state->jac[i * N + j])) {
                 kl_log(instance, KL_OK, KL_LOG_SOLVER,
                        "the Jacobian entry d(der(%s))/d(%s) is %g at t = %.16g s; using 0", state_name(i),
-                       state_name(j), w->jac[i * N + j], t);
-                w->jac[i * N + j] = 0.0;
+                       state_name(j), state->jac[i * N + j], t);
+                state->jac[i * N + j] = 0.0;
             }
         }
     }
 }
 
-/* After a Jacobian evaluation: replace non-finite entries (see above) and split the states into dynamic
- * ones and quadratures (a zero column of J: no derivative depends on them), see kl_solver.h. One pass over
- * J finds both; the rare non-finite case takes a second. */
-static void prepare_jacobian(kl_instance *instance, double t)
+/* Split the states into dynamic ones and quadratures (a zero column of J: no derivative depends on them),
+ * see kl_solver.h. */
+static void partition(kl_solver_workspace *w, const double *jac)
 {
-    kl_solver_workspace *w = &instance->work;
     int used[N];
-    int i, j, nonfinite = 0;
+    int i, j;
     for (j = 0; j < N; j++) {
         used[j] = 0;
     }
     for (i = 0; i < N; i++) {
-        nonfinite |= !(fabs(w->dfdt[i]) <= DBL_MAX);
         for (j = 0; j < N; j++) {
-            const double x = w->jac[i * N + j];
-            used[j] |= x != 0.0;
-            nonfinite |= !(fabs(x) <= DBL_MAX);
-        }
-    }
-    if (nonfinite) {
-        zero_nonfinite_entries(instance, t);
-        for (j = 0; j < N; j++) {
-            used[j] = 0;
-            for (i = 0; i < N; i++) {
-                used[j] |= w->jac[i * N + j] != 0.0;
-            }
+            used[j] |= jac[i * N + j] != 0.0;
         }
     }
     w->n_dynamic = 0;
@@ -265,15 +266,16 @@ static void prepare_jacobian(kl_instance *instance, double t)
             w->quadrature[w->n_quadrature++] = j;
         }
     }
+    w->partition_valid = 1;
 }
 
 /* LU factors of the dynamic block M_dd = diagonal I - J_dd; returns 1 when it is singular. */
-static int decompose(kl_solver_workspace *w, double diagonal)
+static int decompose(kl_solver_workspace *w, const double *jac, double diagonal)
 {
     const int m = w->n_dynamic;
     int i, j;
     for (i = 0; i < m; i++) {
-        const double *row = &w->jac[w->dynamic[i] * N];
+        const double *row = &jac[w->dynamic[i] * N];
         for (j = 0; j < m; j++) {
             w->lu[i * m + j] = -row[w->dynamic[j]];
         }
@@ -284,7 +286,7 @@ static int decompose(kl_solver_workspace *w, double diagonal)
 
 /* Solve M u = b in place for the current factors: the dynamic block by LU, then each quadrature by
  * u_q = h gamma (b_q + sum_d J_qd u_d); `h_gamma` = h * gamma. */
-static void solve(kl_solver_workspace *w, double h_gamma, double *b)
+static void solve(kl_solver_workspace *w, const double *jac, double h_gamma, double *b)
 {
     const int m = w->n_dynamic;
     int i, k;
@@ -296,7 +298,7 @@ static void solve(kl_solver_workspace *w, double h_gamma, double *b)
     }
     for (i = 0; i < w->n_quadrature; i++) {
         const int q = w->quadrature[i];
-        const double *row = &w->jac[q * N];
+        const double *row = &jac[q * N];
         double sum = b[q];
         for (k = 0; k < m; k++) {
             sum += row[w->dynamic[k]] * w->gathered[k];
@@ -317,7 +319,7 @@ int kl_solver_integrate(kl_instance *instance, const kl_solver_settings *setting
     double *v = instance->s.v;
     double t = v[KL_VR_TIME];
     double h, attempts = 0.0;
-    int have_point = 0; /* f0, J and df/dt are valid for the current (t, x) */
+    int have_point = 0; /* f0 is f(t, x) and J, df/dt (state->jac, dfdt) may serve the step from (t, x) */
     int i, j, k;
 
     if (!(t_end > t)) {
@@ -350,9 +352,17 @@ int kl_solver_integrate(kl_instance *instance, const kl_solver_settings *setting
                        "the derivative of state '%s' is %g at t = %.16g s", state_name(bad), w->f0[bad], t);
                 return KL_ERROR;
             }
-            kl_jacobian(v, w->jac, w->dfdt);
-            statistics->jacobian_calls += 1.0;
-            prepare_jacobian(instance, t);
+            if (!(state->jacobian_uses > 0.0)) {
+                kl_jacobian(v, state->jac, state->dfdt);
+                statistics->jacobian_calls += 1.0;
+                check_jacobian(instance, t);
+                state->jacobian_uses = KL_JACOBIAN_REUSE;
+                w->partition_valid = 0;
+                w->lu_step = 0.0;
+            }
+            if (!w->partition_valid) {
+                partition(w, state->jac);
+            }
             have_point = 1;
         }
         if (!(h > 0.0)) {
@@ -368,8 +378,12 @@ int kl_solver_integrate(kl_instance *instance, const kl_solver_settings *setting
             last = 1;
         }
 
-        singular = decompose(w, 1.0 / (h * tc->diagonal));
-        statistics->decompositions += 1.0;
+        singular = 0;
+        if (h != w->lu_step) {
+            singular = decompose(w, state->jac, 1.0 / (h * tc->diagonal));
+            statistics->decompositions += 1.0;
+            w->lu_step = singular ? 0.0 : h;
+        }
 
         if (!singular) {
             for (k = 0; k < S && nonfinite_state < 0; k++) {
@@ -397,14 +411,14 @@ int kl_solver_integrate(kl_instance *instance, const kl_solver_settings *setting
                         c_h[j] = tc->c[k][j] / h;
                     }
                     for (i = 0; i < N; i++) {
-                        double r = w->f_stage[i] + gamma_h * w->dfdt[i];
+                        double r = w->f_stage[i] + gamma_h * state->dfdt[i];
                         for (j = 0; j < k; j++) {
                             r += c_h[j] * w->u[j][i];
                         }
                         u[i] = r;
                     }
                 }
-                solve(w, h * tc->diagonal, u);
+                solve(w, state->jac, h * tc->diagonal, u);
             }
         }
 
@@ -436,6 +450,7 @@ int kl_solver_integrate(kl_instance *instance, const kl_solver_settings *setting
             memcpy(w->x, w->x_new, sizeof(double) * N);
             statistics->accepted_steps += 1.0;
             state->rejected_last = 0.0;
+            state->jacobian_uses -= 1.0;
             have_point = 0;
             h *= factor;
             if (truncated && factor >= 1.0 && h < h_requested) {
@@ -453,6 +468,11 @@ int kl_solver_integrate(kl_instance *instance, const kl_solver_settings *setting
             }
             statistics->rejected_steps += 1.0;
             state->rejected_last = 1.0;
+            if (state->jacobian_uses < KL_JACOBIAN_REUSE) {
+                /* this J served earlier steps: evaluate it afresh at the current point before retrying */
+                state->jacobian_uses = 0.0;
+                have_point = 0;
+            }
             kl_log(instance, KL_OK, KL_LOG_SOLVER,
                    "step rejected at t = %.16g s with h = %.6g s (error norm %.3g%s)", t, h, error_norm,
                    singular ? ", singular iteration matrix" : (nonfinite_state >= 0 ? ", non-finite derivative" : ""));

@@ -21,6 +21,13 @@
  *     M = [ M_dd  0 ;  -J_qd  I/(h gamma) ],   d = the other ("dynamic") states, q = the quadratures,
  * so only the dynamic block M_dd is LU-decomposed; the quadrature stages follow by one substitution,
  * u_q = h gamma (b_q + J_qd u_d). The partition is taken from the values of each Jacobian evaluation.
+ *
+ * Jacobian reuse: a W-method keeps its order with any matrix in place of J (and of df/dt), and its error
+ * estimate stays valid, so J and df/dt are evaluated only every KL_JACOBIAN_REUSE accepted steps (across
+ * communication steps: they are part of the FMU state), and the LU factors are kept while the step size
+ * stays the same. J is evaluated afresh after a rejected step taken with an older J, after an event that
+ * reset states, at initialisation and after a reset. An outdated J can only cost rejected steps, never
+ * accuracy: every step is still accepted by the error estimate.
  */
 #ifndef KL_SOLVER_H
 #define KL_SOLVER_H
@@ -41,10 +48,19 @@
 #define KL_MAX_SOLVER_STEPS 10000000.0
 #endif
 
+/* Accepted steps for which one evaluation of J serves (1 = evaluate J at every step). Override with
+ * -DKL_JACOBIAN_REUSE=... */
+#ifndef KL_JACOBIAN_REUSE
+#define KL_JACOBIAN_REUSE 10
+#endif
+
 /* Solver state that must survive between steps (part of the FMU state). */
 typedef struct {
     double h_next;          /* step size to try next (s); 0 = not yet known, estimate it */
     double rejected_last;   /* 1 when the last attempted step was rejected, else 0 */
+    double jacobian_uses;   /* accepted steps that may still use jac and dfdt; 0 = evaluate them first */
+    double jac[KL_N_STATES_STORAGE * KL_N_STATES_STORAGE];     /* J as last evaluated (non-finite entries 0) */
+    double dfdt[KL_N_STATES_STORAGE];                          /* df/dt as last evaluated */
 } kl_solver_state;
 
 /* ROS34PW2 in the transformed form (Hairer & Wanner IV.7 (7.25)); computed once per instance from the
@@ -59,17 +75,18 @@ typedef struct {
     double diagonal;                                         /* gamma, the diagonal of Gamma */
 } kl_rosenbrock_coefficients;
 
-/* Scratch memory sized by KL_N_STATES; its content never matters between calls, except `coefficients`,
- * which kl_instantiate fills once. */
+/* Scratch memory sized by KL_N_STATES. Besides the scratch vectors it holds `coefficients` (filled once by
+ * kl_instantiate) and what follows from the J of the solver state: the partition and the LU factors for
+ * the step size lu_step; kl_solver_forget marks these out of date (after an FMU state was restored). */
 typedef struct {
     kl_rosenbrock_coefficients coefficients;
     double x[KL_N_STATES_STORAGE];                              /* states at the step start */
     double x_new[KL_N_STATES_STORAGE];                          /* order-3 solution */
     double f0[KL_N_STATES_STORAGE];                             /* f(t, x) */
     double f_stage[KL_N_STATES_STORAGE];
-    double dfdt[KL_N_STATES_STORAGE];
-    double jac[KL_N_STATES_STORAGE * KL_N_STATES_STORAGE];
     double lu[KL_N_STATES_STORAGE * KL_N_STATES_STORAGE];      /* LU factors of the dynamic block M_dd */
+    double lu_step;                                             /* h of the factors in lu; 0 = none */
+    int partition_valid;                                        /* dynamic/quadrature follow the state's J */
     int pivot[KL_N_STATES_STORAGE];
     int dynamic[KL_N_STATES_STORAGE];                           /* indices of the dynamic states */
     int quadrature[KL_N_STATES_STORAGE];                        /* indices of the quadrature states */
@@ -89,6 +106,9 @@ struct kl_instance;
 
 /* Fill `coefficients` from the ROS34PW2 tableau (once, at instantiation). */
 void kl_solver_coefficients(kl_rosenbrock_coefficients *coefficients);
+
+/* Mark the partition and LU factors of `work` out of date (the solver state's J changed under them). */
+void kl_solver_forget(kl_solver_workspace *work);
 
 /* Integrate the states of `instance` from its current time v[KL_VR_TIME] to t_end with inputs and
  * parameters held constant. On return v holds the states at the time reached and v[KL_VR_TIME] that

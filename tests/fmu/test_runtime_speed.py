@@ -13,6 +13,8 @@ from the runtime.
 from __future__ import annotations
 
 import math
+import re
+import struct
 import subprocess
 from pathlib import Path
 
@@ -282,3 +284,121 @@ def test_w_method_keeps_order_three_with_the_jacobian_replaced_by_zero(blind):
         errors.append(max(abs(a - b) for a, b in zip((x, q), _decay(t), strict=True)))
     orders = [math.log2(coarse / fine) for coarse, fine in zip(errors, errors[1:], strict=False)]
     assert all(2.6 < order < 3.4 for order in orders), (errors, orders)
+
+
+# ---- the Jacobian reused over several steps -----------------------------------------------------------------
+
+STIFF_TOKEN = "{8c1d2f0e-5b7a-4c3e-9f21-stiffpair0001}"
+STIFF_VR = {"rtol": 1, "k1": 4, "x1": 14, "x2": 15, "quadrature": 16, "timer_period": 8}
+SOLVER_LOG = re.compile(r"so far (\d+) accepted and (\d+) rejected solver steps, (\d+) derivative and (\d+) Jacobian"
+                        r" evaluations, (\d+) LU decompositions")
+
+
+@pytest.fixture(scope="module", params=[1, 10], ids=["reuse1", "reuse10"])
+def stiff_library(request, tmp_path_factory: pytest.TempPathFactory) -> tuple[int, Path]:
+    """stiff_pair in FMI 2 layout, built with J evaluated every step (1) or every 10 steps (the default)."""
+    reuse = request.param
+    root = tmp_path_factory.mktemp(f"kl_stiff_reuse{reuse}") / "stiff_pair"
+    (root / "binaries" / "linux64").mkdir(parents=True)
+    _gcc([*WARNINGS, f"-DKL_JACOBIAN_REUSE={reuse}", "-fPIC", "-shared", "-fvisibility=hidden", f"-I{RUNTIME}",
+          f"-I{MODELS / 'stiff'}", f"-I{FMI_HEADERS}", *map(str, RUNTIME_SOURCES), str(MODELS / "stiff" / "kl_model.c"),
+          "-lm", "-o", str(root / "binaries" / "linux64" / "stiff_pair.so")])
+    return reuse, root
+
+
+def test_jacobian_reuse_keeps_the_closed_form_and_evaluates_j_once_per_reuse_accepted_steps(stiff_library):
+    reuse, unzipped = stiff_library
+    messages: list[str] = []
+    logger = fmi2CallbackLoggerTYPE(lambda _env, _name, _status, _category, message: messages.append(message.decode()))
+    callbacks = fmi2CallbackFunctions(logger=logger, allocateMemory=default.allocateMemory,
+                                      freeMemory=default.freeMemory)
+    fmu = FMU2Slave(guid=STIFF_TOKEN, unzipDirectory=str(unzipped), modelIdentifier="stiff_pair", instanceName="s")
+    fmu.instantiate(callbacks=callbacks, loggingOn=True)
+    try:
+        fmu.setDebugLogging(True, ["logSolver"])
+        fmu.setupExperiment(startTime=0.0)
+        fmu.enterInitializationMode()
+        fmu.setReal([STIFF_VR["k1"], STIFF_VR["rtol"], STIFF_VR["timer_period"]], [1e4, 1e-6, 1e9])
+        fmu.exitInitializationMode()
+        rtol, atol = 1e-6, 1e-8
+        for k in range(20):
+            fmu.doStep(k * 0.5, 0.5)
+            values = fmu.getReal([STIFF_VR["x1"], STIFF_VR["x2"], STIFF_VR["quadrature"]])
+            for value, exact in zip(values, _analytic((k + 1) * 0.5, 1e4), strict=True):
+                assert abs(value - exact) <= 10 * (rtol * abs(exact) + atol), (k, value, exact)
+    finally:
+        fmu.freeInstance()
+    accepted, rejected, _, jacobians, _ = (int(x) for x in SOLVER_LOG.search(messages[-1]).groups())
+    # J once per `reuse` accepted steps, and again after a rejected step taken with an older J
+    assert math.ceil(accepted / reuse) <= jacobians <= math.ceil(accepted / reuse) + rejected + 1
+
+
+@pytest.mark.parametrize("version", [2, 3])
+def test_restored_state_continues_bit_identically_with_a_jacobian_in_use(hx_fmus, version):
+    # the exchanger's J depends on its inputs, which change every step: after 25 steps the J in use was
+    # evaluated 5 steps earlier, so a restore that re-evaluated J would continue differently in the last bits
+    from kreislauf.fmu import FmuComponent
+
+    outputs = ["heat_flow", "loop_outlet_temperature", "fouling_resistance", "loop_outlet_energy",
+               "wastewater_outlet_energy"]
+
+    def inputs(k: int) -> dict[str, float]:
+        return {"wastewater_mass_flow": 20.0 + 5.0 * math.sin(k / 3.0), "loop_mass_flow": 15.0 + 2.0 * math.cos(k),
+                "wastewater_inlet_temperature": 288.15 + math.sin(k / 5.0), "loop_inlet_temperature": 278.15}
+
+    def run(comp, k0: int, n: int) -> list[list[float]]:
+        values = []
+        for k in range(k0, k0 + n):
+            comp.set_inputs(inputs(k))
+            assert comp.do_step(k * 60.0, 60.0).status.name == "OK"
+            values.append(list(comp.get_outputs(outputs)))
+        return values
+
+    with FmuComponent(hx_fmus[version], "hx") as comp:
+        comp.setup(0.0, None, {})
+        run(comp, 0, 25)
+        saved = comp.save_state()
+        first = run(comp, 25, 7)
+        comp.restore_state(saved)
+        again = run(comp, 25, 7)
+    assert again == first
+
+
+def _fnv1a(data: bytes) -> int:
+    """FNV-1a, 64 bit (the published algorithm; the serialised state's checksum)."""
+    value = 14695981039346656037
+    for byte in data:
+        value = ((value ^ byte) * 1099511628211) % 2**64
+    return value
+
+
+def test_deserialize_rejects_a_state_with_an_invalid_jacobian_use_count(stiff_library):
+    reuse, unzipped = stiff_library
+    messages: list[str] = []
+    logger = fmi2CallbackLoggerTYPE(lambda _env, _name, _status, _category, message: messages.append(message.decode()))
+    callbacks = fmi2CallbackFunctions(logger=logger, allocateMemory=default.allocateMemory,
+                                      freeMemory=default.freeMemory)
+    fmu = FMU2Slave(guid=STIFF_TOKEN, unzipDirectory=str(unzipped), modelIdentifier="stiff_pair", instanceName="s")
+    fmu.instantiate(callbacks=callbacks)
+    try:
+        fmu.setupExperiment(startTime=0.0)
+        fmu.enterInitializationMode()
+        fmu.exitInitializationMode()
+        fmu.doStep(0.0, 0.5)
+        blob = bytearray(fmu.serializeFMUstate(fmu.getFMUstate()))
+        token_length, n_variables = struct.unpack_from("<II", blob, 16)
+        payload = 40 + token_length
+        # payload: v, previous, h_next, rejected_last, 8 statistics, 6 scalars, then the Jacobian use count
+        uses_offset = payload + 8 * (2 * n_variables + 2 + 8 + 6)
+        assert struct.unpack_from("<d", blob, uses_offset)[0] in range(0, reuse + 1)
+        for bad in (0.5, -1.0, reuse + 1.0, math.nan):
+            corrupt = bytearray(blob)
+            struct.pack_into("<d", corrupt, uses_offset, bad)
+            struct.pack_into("<Q", corrupt, 32, _fnv1a(bytes(corrupt[payload:])))
+            with pytest.raises(Exception, match="fmi2DeSerializeFMUstate"):
+                fmu.deSerializeFMUstate(bytes(corrupt))
+            assert "invalid count of Jacobian uses" in messages[-1] and f"[0, {reuse}]" in messages[-1]
+        restored = fmu.deSerializeFMUstate(bytes(blob))  # the untouched state is accepted
+        fmu.freeFMUstate(restored)
+    finally:
+        fmu.freeInstance()
