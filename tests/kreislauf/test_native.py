@@ -256,18 +256,20 @@ def fail_both(path: Path, out: Path, error: type[Exception], **settings):
     return native, rows
 
 
+@pytest.mark.parametrize("step", [40.0, 8.0])
 @pytest.mark.parametrize("algorithm", ["jacobi", "gauss-seidel"])
-def test_an_input_leaving_its_range_stops_both_paths_alike(tmp_path, probes, algorithm):
-    # a.y = 0.02 t reaches b.u's maximum (1000) at t = 50 000 s and exceeds it at 50 040 s: Jacobi
+def test_an_input_leaving_its_range_stops_both_paths_alike(tmp_path, probes, algorithm, step):
+    # a.y = 0.02 t reaches b.u's maximum (1000) at t = 50 000 s and exceeds it one step later: Jacobi
     # meets it refreshing b's feedthrough at that communication point; Gauss-Seidel already in the
-    # step from 49 980 s, where b is set after a has stepped
+    # step before, where b is set after a has stepped. At 8 s steps that is after 6250 steps, in
+    # the second chunk of the native path.
     path = probe_system(tmp_path, probes, "offset_rate = 0.02", "", loop=False)
-    error, rows = fail_both(path, tmp_path, InputRangeError, algorithm=algorithm)
+    error, rows = fail_both(path, tmp_path, InputRangeError, algorithm=algorithm, step=step)
     assert (error.component, error.variable) == ("b", "u")
-    assert "input value 1000.8 outside the allowed range [-1000, 1000]" in str(error)
+    assert f"input value {0.02 * (50000.0 + step):g} outside the allowed range [-1000, 1000]" in str(error)
     assert "a.y -> b.u" in str(error)
-    assert error.time == (50040.0 if algorithm == "jacobi" else 49980.0)
-    np.testing.assert_array_equal(rows["time"], np.arange(0.0, 49981.0, 60.0))
+    assert error.time == (50000.0 + step if algorithm == "jacobi" else 50000.0)
+    np.testing.assert_array_equal(rows["time"], np.arange(0.0, 50000.0 + 1.0, step))
     np.testing.assert_allclose(rows["a.y"], 0.02 * rows["time"], rtol=1e-12)
 
 
