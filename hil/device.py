@@ -200,6 +200,12 @@ class ModbusDevice:
     are inputs, the others outputs), or taken from ``fallback`` (a Component with the same variables),
     whose energy ports (and stored energy) the map carries are kept unless ``energy_ports`` is given.
 
+    The ports and stored energy of the interface (or fallback) that the map does not carry — a port
+    needs its power and its energy counter — are left out and listed in :attr:`unserved_ports` and
+    :attr:`unserved_stored_energy`: the device cannot account for that energy, and the system
+    validation (:func:`kreislauf.system.validate`) reports each of them, because the system energy
+    balance would silently miss it.
+
     With ``policy="fallback"`` the fallback is stepped with the same inputs in the shadow and takes
     over when the device fails. ``hold_time`` (simulated s) bounds the ``hold`` policy. When several
     read-only points carry one variable, its value comes from the first of them in the map.
@@ -266,6 +272,7 @@ class ModbusDevice:
                 k: port for k, port in interface.energy_ports.items() if {port.power, port.energy} <= served
             }
             stored_energy = interface.stored_energy if interface.stored_energy in served else None
+            claimed_ports, claimed_stored = interface.energy_ports, interface.stored_energy
             self.output_dependencies = self._served_dependencies(interface, served, lock_step)
         else:
             source = variables if variables is not None else (fallback.variables if fallback is not None else None)
@@ -277,16 +284,21 @@ class ModbusDevice:
                 for point in mapped:
                     if point.variable not in self.variables or point.writable:
                         self.variables[point.variable] = _derived_variable(point)
+            claimed_ports, claimed_stored = {}, None
             if energy_ports is None and fallback is not None:
                 # standing in for the fallback: keep those of its ports whose variables the map carries
                 energy_ports = {
                     k: port for k, port in fallback.energy_ports.items() if {port.power, port.energy} <= served
                 }
-                if stored_energy is None and fallback.stored_energy in served:
-                    stored_energy = fallback.stored_energy
+                claimed_ports = fallback.energy_ports
+                if stored_energy is None:
+                    claimed_stored = fallback.stored_energy
+                    stored_energy = claimed_stored if claimed_stored in served else None
             self.output_dependencies = {n: [] for n, v in self.variables.items() if v.causality is Causality.OUTPUT}
         self.energy_ports = dict(energy_ports or {})
         self.stored_energy = stored_energy
+        self.unserved_ports = {k: port for k, port in claimed_ports.items() if k not in self.energy_ports}
+        self.unserved_stored_energy = claimed_stored if claimed_stored and stored_energy is None else None
         self._feedthrough = any(self.output_dependencies.values())
         self._primary: dict[str, Point] = {}
         for point in mapped:

@@ -656,7 +656,9 @@ def validate(spec: SystemSpec, components: Mapping[str, Component]) -> list[Prob
     Checks: names of components, variables and ports (with close-match hints), causality
     (a connection runs from an output to an input), unit compatibility, inputs connected twice,
     parameters (exist, are parameters, lie in range), bond power inputs, output patterns,
-    the Gauss–Seidel order and multi-rate steps (whole multiples of the macro step).
+    the Gauss–Seidel order and multi-rate steps (whole multiples of the macro step). A device
+    standing in for a component must carry every energy port (power and counter) and the stored
+    energy of that component, bonded or not, since the system energy balance needs them all.
     """
     fname = spec.file_text
     problems: list[Problem] = []
@@ -773,18 +775,9 @@ def validate(spec: SystemSpec, components: Mapping[str, Component]) -> list[Prob
             comp = components.get(cname)
             if comp is None:
                 problem(f"{role}: no component called '{cname}'{_hint(cname, list(components))}", bond.line, cname)
-            elif port in _interface_ports(comp) and port not in comp.energy_ports:
-                interface_port = _interface_ports(comp)[port]
-                missing = [v for v in (interface_port.power, interface_port.energy) if v not in comp.served]
-                problem(
-                    f"{role}: the interface's energy port '{port}' needs its power '{interface_port.power}' and "
-                    f"energy counter '{interface_port.energy}' on the device, but no point of the register map "
-                    f"'{comp.register_map.source}' carries {' or '.join(repr(v) for v in missing)} "
-                    f'(add a point with variable = "{missing[0]}")',
-                    bond.line,
-                    cname,
-                    missing[0],
-                )
+            elif port in _unserved_ports(comp):
+                message, missing = _unserved_port(comp, port)
+                problem(f"{role}: {message}", bond.line, cname, missing)
             elif port not in getattr(comp, "energy_ports", {}):
                 ports = list(getattr(comp, "energy_ports", {}))
                 problem(
@@ -802,6 +795,31 @@ def validate(spec: SystemSpec, components: Mapping[str, Component]) -> list[Prob
                     bond.receiver_component,
                     bond.power_input,
                 )
+
+    bonded = {(b.sender_component, b.sender_port) for b in spec.bonds}
+    bonded |= {(b.receiver_component, b.receiver_port) for b in spec.bonds}
+    for cname, comp in components.items():
+        line = spec.components[cname].line if cname in spec.components else None
+        for port in _unserved_ports(comp):
+            if (cname, port) not in bonded:  # a bonded one is reported with its bond
+                message, missing = _unserved_port(comp, port)
+                problem(
+                    f"{message}; the port is on the system boundary and the system energy balance would "
+                    "miss the energy through it",
+                    line,
+                    cname,
+                    missing,
+                )
+        stored = getattr(comp, "unserved_stored_energy", None)
+        if stored:
+            problem(
+                f"the {_stood_in_for(comp)}'s stored energy '{stored}' is not on the device: no point of the "
+                f"register map '{comp.register_map.source}' carries it, and the system energy balance would miss "
+                f'its change (add a point with variable = "{stored}")',
+                line,
+                cname,
+                stored,
+            )
 
     for pattern in spec.outputs.variables:
         endpoint = None if any(c in pattern for c in "*?[") else _split_endpoint(pattern)
@@ -831,10 +849,27 @@ def _interface_variables(comp: Component) -> Mapping[str, Any]:
     return interface.variables if interface is not None else {}
 
 
-def _interface_ports(comp: Component) -> Mapping[str, Any]:
-    """The energy ports of the component a device stands in for (empty for anything else)."""
-    interface = getattr(comp, "interface", None)
-    return interface.energy_ports if interface is not None else {}
+def _unserved_ports(comp: Component) -> Mapping[str, Any]:
+    """The energy ports of the component a device stands in for that its map does not carry (empty
+    for anything else)."""
+    return getattr(comp, "unserved_ports", None) or {}
+
+
+def _stood_in_for(comp: Component) -> str:
+    """What a device takes its energy ports from: its interface, else its fallback."""
+    return "interface" if getattr(comp, "interface", None) is not None else "fallback"
+
+
+def _unserved_port(comp: Component, port: str) -> tuple[str, str]:
+    """Why the device ``comp`` lacks the energy port ``port``, and the first variable missing for it."""
+    claimed = _unserved_ports(comp)[port]
+    missing = [v for v in (claimed.power, claimed.energy) if v not in comp.served]
+    return (
+        f"the {_stood_in_for(comp)}'s energy port '{port}' needs its power '{claimed.power}' and energy counter "
+        f"'{claimed.energy}' on the device, but no point of the register map '{comp.register_map.source}' carries "
+        f'{" or ".join(repr(v) for v in missing)} (add a point with variable = "{missing[0]}")',
+        missing[0],
+    )
 
 
 def _unserved(comp: Component, vname: str) -> str | None:
