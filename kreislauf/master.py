@@ -25,10 +25,12 @@ stepped every k-th macro step with dt = k·h and its outputs are held in between
 step doubling (one step of h against two of h/2, rejected steps rolled back) when every component
 can roll back, otherwise an energy-residual estimate on the power bonds without rejection.
 
-Stepping path (``MasterSettings.native``): a system of FMUs only, stepped with a fixed step by
-``jacobi`` or ``gauss-seidel`` (no multi-rate, extrapolation, energy-conserving coupling or real-time
-pacing), runs its macro steps in compiled C (:mod:`kreislauf.native`) with the same operations,
-results and errors as the Python loop here; ``RunStats.path``/``path_reason`` say which path ran.
+Stepping path (``MasterSettings.native``): a system of FMUs, and of Python components without
+connected inputs (sources such as time series, stepped by Python ahead of C chunk by chunk), stepped
+with a fixed step (multi-rate or not) by ``jacobi`` or ``gauss-seidel`` (no extrapolation,
+energy-conserving coupling or real-time pacing), runs its macro steps in compiled C
+(:mod:`kreislauf.native`) with the same operations, results and errors as the Python loop here;
+``RunStats.path``/``path_reason`` say which path ran.
 """
 
 from __future__ import annotations
@@ -1062,8 +1064,12 @@ class Master:
                 raise NativePathError(reasons)
             self.stats.path, self.stats.path_reason = "python", "; ".join(reasons)
             return False
+        sources = [self.names[i] for i in native.sources(self)]
+        what = f"FMUs and Python sources ({', '.join(sources)})" if sources else "every component an FMU"
+        slow = [f"{n} every {k}" for n, k in zip(self.names, self.rate, strict=True) if k > 1]
+        rates = f"multi-rate ({', '.join(slow)})" if slow else "fixed step"
         self.stats.path = "native"
-        self.stats.path_reason = f"native = \"{mode}\": every component an FMU, fixed step, {self.settings.algorithm}"
+        self.stats.path_reason = f"native = \"{mode}\": {what}, {rates}, {self.settings.algorithm}"
         return True
 
     def _run_native(self, writer: ResultWriter, show: bool) -> None:

@@ -1,7 +1,8 @@
 """The native stepping path: fixed-step Jacobi and Gauss–Seidel over FMUs, stepped in compiled C.
 
-When every component is an FMU (:class:`kreislauf.fmu.FmuComponent`) and the master steps with a
-fixed step, the macro steps need no Python: ``kreislauf/native/stepper.c`` runs them through the
+When every component is an FMU (:class:`kreislauf.fmu.FmuComponent`) or a source (a Python component
+without connected inputs, such as :class:`kreislauf.timeseries.TimeSeries`) and the master steps with
+a fixed step, the macro steps need no Python: ``kreislauf/native/stepper.c`` runs them through the
 FMUs' own FMI functions (the instances fmpy loaded, addresses from
 :meth:`~kreislauf.fmu.FmuComponent.fmi_interface`), with the master's own index arrays as its plan.
 It mirrors :class:`~kreislauf.master.Master` operation for operation: per component in stepping
@@ -10,6 +11,15 @@ its outputs are read; then the communication point is resolved (feedthrough refr
 loops by fixed point or damped Newton with a finite-difference Jacobian, same tolerance and
 iteration limit), every output is checked to be finite and the recorded columns are copied into a
 row buffer. Python books the ledger and writes the rows in chunks of :data:`CHUNK` steps.
+
+Multi-rate components (a rate k: stepped at every k-th macro step over ``min(k h, stop − t)``) keep
+their outputs pending until the master reaches the end of their step or the stop time, as the
+master's ``_dt``/``_read_stepped``/``_expose`` do; a refresh at a communication point while such a
+step runs updates the pending outputs. A source is not called from C: before each chunk Python makes
+the source's own calls (``do_step``, then its outputs, at exactly the times and steps of the Python
+path) for every macro step of the chunk at which it is stepped and stores the outputs row by row; C
+copies the row where it would have called the component. Its calls keep their order, so results stay
+bit-identical; a failure of a source ends its rows there, and C stops at that step.
 
 Any failure stops C at once; Python then raises exactly what its own path raises (an input's range
 error is replayed through the master's own setter for the identical message), after the rows of the
@@ -38,7 +48,8 @@ if TYPE_CHECKING:
     from kreislauf.master import Master
     from kreislauf.results import ResultWriter
 
-__all__ = ["CHUNK", "CFLAGS", "NativeError", "NativeStepper", "compile_library", "ineligibility", "library"]
+__all__ = ["CHUNK", "CFLAGS", "NativeError", "NativeStepper", "compile_library", "ineligibility", "library",
+           "sources"]
 
 CHUNK = 4096  # macro steps per call into C
 CFLAGS = ["-std=c99", "-O2", "-fPIC", "-shared", "-fvisibility=hidden", "-ffp-contract=off",
@@ -56,7 +67,7 @@ _CTYPES = {0: ctypes.c_double, 1: ctypes.c_float, 2: ctypes.c_int8, 3: ctypes.c_
            10: ctypes.c_int32, 11: ctypes.c_bool}
 
 ERR_RANGE, ERR_VALUE, ERR_SET, ERR_GET, ERR_STEP, ERR_NONFINITE = 1, 2, 3, 4, 5, 6
-ERR_LOOP_NONFINITE, ERR_LOOP_SINGULAR, ERR_LOOP_DIVERGED = 7, 8, 9
+ERR_LOOP_NONFINITE, ERR_LOOP_SINGULAR, ERR_LOOP_DIVERGED, ERR_SOURCE = 7, 8, 9, 10
 
 _i32p = ctypes.POINTER(ctypes.c_int32)
 _f64p = ctypes.POINTER(ctypes.c_double)
@@ -71,9 +82,11 @@ class _Component(ctypes.Structure):
     _fields_ = [("fmi", ctypes.c_int32), ("n_inputs", ctypes.c_int32), ("u_start", ctypes.c_int32),
                 ("n_outputs", ctypes.c_int32), ("y_start", ctypes.c_int32), ("n_set", ctypes.c_int32),
                 ("n_get", ctypes.c_int32), ("n_bounds", ctypes.c_int32), ("identity", ctypes.c_int32),
-                ("pad", ctypes.c_int32), ("instance", ctypes.c_void_p), ("do_step", ctypes.c_void_p),
-                ("set", ctypes.POINTER(_Access)), ("get", ctypes.POINTER(_Access)), ("bound_pos", _i32p),
-                ("bound_lo", _f64p), ("bound_hi", _f64p)]
+                ("rate", ctypes.c_int32), ("source", ctypes.c_int32), ("has_pending", ctypes.c_int32),
+                ("instance", ctypes.c_void_p), ("do_step", ctypes.c_void_p), ("set", ctypes.POINTER(_Access)),
+                ("get", ctypes.POINTER(_Access)), ("bound_pos", _i32p), ("bound_lo", _f64p), ("bound_hi", _f64p),
+                ("pending", _f64p), ("source_rows", _f64p), ("source_ready", ctypes.c_int64),
+                ("time", ctypes.c_double)]
 
 
 class _Loop(ctypes.Structure):
@@ -168,6 +181,17 @@ def library() -> ctypes.CDLL:
     return _LIBRARY
 
 
+def sources(master: Master) -> list[int]:
+    """The components the native path runs as sources: Python components (not FMUs) without connected
+    inputs. Such a component is never refreshed at a communication point nor part of an algebraic loop
+    (both need a connected input), so its calls are only its own ``do_step`` and ``get_outputs``, which
+    Python makes ahead of C for a whole chunk (:meth:`NativeStepper.precompute`)."""
+    from kreislauf.fmu import FmuComponent
+
+    return [i for i, comp in enumerate(master.components)
+            if not isinstance(comp, FmuComponent) and not master.in_names[i]]
+
+
 def ineligibility(master: Master) -> list[str]:
     """Why the native path cannot step this master's system, one line per reason (empty: it can)."""
     from kreislauf.fmu import FmuComponent
@@ -176,7 +200,10 @@ def ineligibility(master: Master) -> list[str]:
     reasons = []
     for i, (name, comp) in enumerate(zip(master.names, master.components, strict=True)):
         if not isinstance(comp, FmuComponent):
-            reasons.append(f"component '{name}' is a {type(comp).__name__}, not an FMU")
+            if master.in_names[i]:
+                reasons.append(f"component '{name}' is a {type(comp).__name__}, not an FMU, and has connected "
+                               f"inputs ({', '.join(master.in_names[i])}; native: Python components only as "
+                               "sources without inputs)")
         else:
             types = {sv.name: sv.type for sv in comp.model_description.modelVariables}
             table = _FMI2_KINDS if comp.fmi_version == 2 else _FMI3_KINDS
@@ -187,9 +214,6 @@ def ineligibility(master: Master) -> list[str]:
         reasons.append(f"algorithm '{s.algorithm}' (native: jacobi or gauss-seidel)")
     if s.adaptive:
         reasons.append("adaptive step size (native: fixed step)")
-    if master._multirate:
-        slow = [n for n, k in zip(master.names, master.rate, strict=True) if k > 1]
-        reasons.append(f"multi-rate components ({', '.join(slow)})")
     if s.extrapolation:
         reasons.append(f"input extrapolation of order {s.extrapolation} (native: 0)")
     if s.energy_conserving:
@@ -219,9 +243,16 @@ class NativeStepper:
         self.lib = library()
         self._keep: list[Any] = []  # every ctypes array the plan points into
         m = master
+        self.sources = sources(m)
+        self.source_rows = {i: np.zeros((CHUNK, max(1, len(m.out_names[i])))) for i in self.sources}
+        self.pending = [np.zeros(max(1, len(names))) for names in m.out_names]
+        self.failures: dict[int, Exception] = {}
+        self.source_seconds = np.zeros(len(m.components))
+        self.source_calls = np.zeros(len(m.components), dtype=np.int64)
         comps = (_Component * len(m.components))()
         for i, comp in enumerate(m.components):
-            comps[i] = self._component(i, comp)
+            comps[i] = self._source(i) if i in self.source_rows else self._component(i, comp)
+        self.comps = comps
         loops = [op for op in m._plan if isinstance(op, MasterLoop)]
         ops, k = [], 0
         for op in m._plan:
@@ -295,15 +326,59 @@ class NativeStepper:
         return _Component(
             fmi=version, n_inputs=u_sl.stop - u_sl.start, u_start=u_sl.start, n_outputs=y_sl.stop - y_sl.start,
             y_start=y_sl.start, n_set=n_set, n_get=n_get, n_bounds=len(bounds), identity=int(m._identity[i]),
-            instance=instance, do_step=address(f"fmi{version}DoStep"), set=sets, get=gets, bound_pos=pos,
-            bound_lo=lo, bound_hi=hi,
+            rate=m.rate[i], source=0, has_pending=0, instance=instance, do_step=address(f"fmi{version}DoStep"),
+            set=sets, get=gets, bound_pos=pos, bound_lo=lo, bound_hi=hi,
+            pending=self.pending[i].ctypes.data_as(_f64p), source_rows=None, source_ready=0, time=m.settings.start,
         )
 
+    def _source(self, i: int) -> _Component:
+        """A source: no FMI calls, its outputs copied from the rows :meth:`precompute` fills."""
+        m = self.master
+        y_sl = m.y_slices[i]
+        return _Component(
+            fmi=0, n_inputs=0, u_start=m.u_slices[i].start, n_outputs=y_sl.stop - y_sl.start, y_start=y_sl.start,
+            n_set=0, n_get=0, n_bounds=0, identity=1, rate=m.rate[i], source=1, has_pending=0,
+            pending=self.pending[i].ctypes.data_as(_f64p),
+            source_rows=self.source_rows[i].ctypes.data_as(_f64p), source_ready=0, time=m.settings.start,
+        )
+
+    def precompute(self, n0: int) -> None:
+        """Step every source over the macro steps ``n0 .. n0 + CHUNK - 1`` at which the master steps it
+        (its own times and steps, :meth:`~kreislauf.master.Master._dt`), through the master's own calls
+        (``_step``, then ``_outputs``), and store its outputs row by row for C. A failure (an error
+        outcome or an exception) ends that source's rows: C stops at that step, and :meth:`run` raises it."""
+        m, s = self.master, self.master.settings
+        start, stop, h = s.start, s.stop, s.step
+        end = stop - 1e-12 * max(1.0, abs(stop))
+        for i, rows in self.source_rows.items():
+            clock = time.perf_counter()
+            t = start if n0 == 0 else min(start + n0 * h, stop)
+            ready = 0
+            while ready < CHUNK and t < end:
+                n = n0 + ready
+                t_next = min(start + (n + 1) * h, stop)
+                dt = m._dt(i, n, t, t_next - t, stop)
+                if dt > 0:
+                    try:
+                        m._step(i, t, dt)
+                        rows[ready] = m._outputs(i)
+                    except Exception as exc:
+                        self.failures[i] = exc
+                        break
+                    self.source_calls[i] += 1
+                ready += 1
+                t = t_next
+            self.comps[i].source_ready = ready
+            self.source_seconds[i] += time.perf_counter() - clock
+
     def timing(self) -> dict[str, dict[str, float]]:
-        """Per component: seconds inside doStep and inside set/get, and doStep calls (``profile``)."""
+        """Per component: seconds inside doStep and inside set/get, and doStep calls (FMUs, timed in C
+        under ``profile``); for a source, the seconds and steps of its precomputation (``source_s``,
+        ``source_steps``)."""
         return {
             name: {"do_step_s": float(self.step_seconds[i]), "set_get_s": float(self.io_seconds[i]),
-                   "do_step_calls": int(self.step_calls[i])}
+                   "do_step_calls": int(self.step_calls[i]), "source_s": float(self.source_seconds[i]),
+                   "source_steps": int(self.source_calls[i])}
             for i, name in enumerate(self.master.names)
         }
 
@@ -320,6 +395,7 @@ class NativeStepper:
         n, t, iterations = 0, s.start, 0
         last_draw = 0.0
         while True:
+            self.precompute(n)
             done = int(self.lib.kl_run(ctypes.byref(self.plan), n, CHUNK, rows_ptr))
             if done:
                 block = rows[:done]
@@ -344,10 +420,10 @@ class NativeStepper:
             m.stats.loop_iterations += self.plan.loop_iterations - iterations
             iterations = self.plan.loop_iterations
             if self.plan.error.code:
-                self._advance_components(t)
+                self._advance_components()
                 self._raise()
             if done < CHUNK:
-                self._advance_components(t)
+                self._advance_components()
                 break
             if show:
                 now = time.perf_counter()
@@ -357,9 +433,11 @@ class NativeStepper:
         if show:
             _draw_progress(s.stop - s.start, s.stop - s.start)
 
-    def _advance_components(self, t: float) -> None:
-        for comp in self.master.components:
-            comp.advance_time(t)
+    def _advance_components(self) -> None:
+        """Tell every FMU the time C stepped it to (a source kept its own time)."""
+        for i, comp in enumerate(self.master.components):
+            if i not in self.source_rows:
+                comp.advance_time(self.comps[i].time)
 
     def _raise(self) -> None:
         """Raise what the Python path raises for the failure C reported."""
@@ -368,8 +446,12 @@ class NativeStepper:
         m, e = self.master, self.plan.error
         i, t = e.component, e.time
         name = m.names[i] if i >= 0 else "?"
+        if e.code == ERR_SOURCE:
+            failure = self.failures[i]
+            if isinstance(failure, _Discarded):
+                raise failure.error from None
+            raise failure
         if e.code in (ERR_RANGE, ERR_VALUE, ERR_SET):
-            m.components[i].advance_time(t)
             m._set(i, self.error_values[: e.count].tolist(), t)
             raise StepError(name, f"the native path stopped at an input it could not set (status {e.status})", time=t)
         if e.code == ERR_GET:

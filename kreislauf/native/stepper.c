@@ -5,6 +5,10 @@
  * A macro step from t to t + h:
  *   jacobi:       u = coupled(y) once; per component: check and set its inputs, doStep, read outputs.
  *   gauss-seidel: per component in stepping order: u = coupled(y), check and set, doStep, read.
+ * A multi-rate component (rate k) steps only at every k-th macro step, over k h (cut at stop); its
+ * outputs wait in a pending buffer until the master reaches the end of that step (Master._dt,
+ * Master._read_stepped, Master._expose). A source (a Python component without inputs) does not run
+ * here: Python precomputed its outputs for every step of the chunk, and C copies its row.
  * then the communication point at t + h: refresh the feedthrough components and solve the algebraic
  * loops (fixed point or Newton with a finite-difference Jacobian and damping, as Master._iterate),
  * then check that every output is finite and copy the recorded columns into the caller's row.
@@ -139,8 +143,8 @@ static int set_inputs(kl_plan *p, int32_t i, const double *values, double t) {
     return KL_OK;
 }
 
-/* Master._read: component i's outputs into y */
-static int read_outputs(kl_plan *p, int32_t i, double t) {
+/* Master._read: component i's outputs into dest (its slice of y, or its pending outputs) */
+static int read_outputs(kl_plan *p, int32_t i, double t, double *dest) {
     const kl_component *c = &p->components[i];
     double t0 = p->profile ? now_seconds() : 0.0;
     for (int32_t a = 0; a < c->n_get; a++) {
@@ -155,8 +159,7 @@ static int read_outputs(kl_plan *p, int32_t i, double t) {
             p->error.time = t;
             return KL_ERR_GET;
         }
-        double *y = p->y + c->y_start;
-        for (int32_t j = 0; j < g->count; j++) y[g->positions[j]] = load(g->kind, g->buffer, j);
+        for (int32_t j = 0; j < g->count; j++) dest[g->positions[j]] = load(g->kind, g->buffer, j);
     }
     if (p->profile) p->io_seconds[i] += now_seconds() - t0;
     return KL_OK;
@@ -164,7 +167,7 @@ static int read_outputs(kl_plan *p, int32_t i, double t) {
 
 /* FmuComponent.do_step: anything but OK (a discard, an error, terminate, an early return) stops */
 static int do_step(kl_plan *p, int32_t i, double t, double h) {
-    const kl_component *c = &p->components[i];
+    kl_component *c = &p->components[i];
     double t0 = p->profile ? now_seconds() : 0.0;
     int status;
     bool terminate = false, early = false;
@@ -191,15 +194,57 @@ static int do_step(kl_plan *p, int32_t i, double t, double h) {
         e->step = h;
         return KL_ERR_STEP;
     }
+    c->time = t + h;
     return KL_OK;
 }
 
-static int set_step_read(kl_plan *p, int32_t i, const double *values, double t, double h) {
-    const kl_component *c = &p->components[i];
+/* Master._dt: the step of component i at macro step n from t over h (0 when it waits this step) */
+static double component_dt(const kl_plan *p, const kl_component *c, int64_t n, double t, double h) {
+    if (c->rate == 1) return h;
+    if (n % c->rate) return 0.0;
+    return fmin((double)c->rate * h, p->stop - t);
+}
+
+/* Master._expose: pending outputs into y once the master reaches the end of the component's step */
+static void expose(kl_plan *p, kl_component *c, int64_t n, double t, double h) {
+    if (c->has_pending && ((n + 1) % c->rate == 0 || t + h >= p->stop)) {
+        memcpy(p->y + c->y_start, c->pending, sizeof(double) * (size_t)c->n_outputs);
+        c->has_pending = 0;
+    }
+}
+
+/* one component's share of a macro step: wait (expose), or set its inputs, step over dt and read
+ * (Master._set, Master._step, Master._read_stepped); a source copies its precomputed row instead */
+static int step_component(kl_plan *p, int32_t i, const double *values, double t, double h, int64_t n,
+                          int64_t row) {
+    kl_component *c = &p->components[i];
+    double dt = component_dt(p, c, n, t, h);
     int rc;
-    if (c->n_inputs > 0 && (rc = set_inputs(p, i, values, t)) != KL_OK) return rc;
-    if ((rc = do_step(p, i, t, h)) != KL_OK) return rc;
-    return read_outputs(p, i, t);
+    if (dt <= 0.0) {
+        expose(p, c, n, t, h);
+        return KL_OK;
+    }
+    double *dest = c->rate == 1 ? p->y + c->y_start : c->pending;
+    if (c->source) {
+        if (row >= c->source_ready) {
+            p->error.code = KL_ERR_SOURCE;
+            p->error.component = i;
+            p->error.time = t;
+            p->error.step = dt;
+            return KL_ERR_SOURCE;
+        }
+        memcpy(dest, c->source_rows + row * c->n_outputs, sizeof(double) * (size_t)c->n_outputs);
+        c->time = t + dt;
+    } else {
+        if (c->n_inputs > 0 && (rc = set_inputs(p, i, values, t)) != KL_OK) return rc;
+        if ((rc = do_step(p, i, t, dt)) != KL_OK) return rc;
+        if ((rc = read_outputs(p, i, t, dest)) != KL_OK) return rc;
+    }
+    if (c->rate > 1) {
+        c->has_pending = 1;
+        expose(p, c, n, t, h);
+    }
+    return KL_OK;
 }
 
 /* Master._refresh */
@@ -215,7 +260,7 @@ static int refresh(kl_plan *p, int32_t i, double t) {
         int rc = set_inputs(p, i, u, t);
         if (rc != KL_OK) return rc;
     }
-    return read_outputs(p, i, t);
+    return read_outputs(p, i, t, c->has_pending ? c->pending : p->y + c->y_start);
 }
 
 /* Master._loop_map: x -> coupled(y)[inputs] after setting the loop's inputs to x */
@@ -231,7 +276,8 @@ static int loop_map(kl_plan *p, const kl_loop *L, const double *x, double *fx, d
         if (rc != KL_OK) return rc;
     }
     for (int32_t m = 0; m < L->n_components; m++) {
-        int rc = read_outputs(p, L->components[m], t);
+        int32_t i = L->components[m];
+        int rc = read_outputs(p, i, t, p->y + p->components[i].y_start);
         if (rc != KL_OK) return rc;
     }
     p->loop_iterations += 1;
@@ -362,19 +408,22 @@ static int resolve(kl_plan *p, double t) {
     return KL_OK;
 }
 
-static int macro_step(kl_plan *p, double t, double h) {
+/* macro step n from t over h; row: the step's index in this kl_run call (the sources' row) */
+static int macro_step(kl_plan *p, double t, double h, int64_t n, int64_t row) {
     int rc;
     if (p->algorithm == 0) {
         for (int32_t k = 0; k < p->n_u; k++) p->u[k] = coupled(p, k);
         for (int32_t i = 0; i < p->n_components; i++) {
-            if ((rc = set_step_read(p, i, p->u + p->components[i].u_start, t, h)) != KL_OK) return rc;
+            if ((rc = step_component(p, i, p->u + p->components[i].u_start, t, h, n, row)) != KL_OK) return rc;
         }
     } else {
         for (int32_t m = 0; m < p->n_components; m++) {
             int32_t i = p->order[m];
             const kl_component *c = &p->components[i];
-            for (int32_t k = 0; k < c->n_inputs; k++) p->u[c->u_start + k] = coupled(p, c->u_start + k);
-            if ((rc = set_step_read(p, i, p->u + c->u_start, t, h)) != KL_OK) return rc;
+            if (component_dt(p, c, n, t, h) > 0.0) {
+                for (int32_t k = 0; k < c->n_inputs; k++) p->u[c->u_start + k] = coupled(p, c->u_start + k);
+            }
+            if ((rc = step_component(p, i, p->u + c->u_start, t, h, n, row)) != KL_OK) return rc;
         }
     }
     if ((rc = resolve(p, t + h)) != KL_OK) return rc;
@@ -399,7 +448,7 @@ KL_EXPORT int64_t kl_run(kl_plan *p, int64_t n, int64_t max_steps, double *rows)
     p->error.loop = -1;
     while (done < max_steps && t < end) {
         double next = fmin(start + (double)(n + 1) * h, stop);
-        if (macro_step(p, t, next - t) != KL_OK) break;
+        if (macro_step(p, t, next - t, n, done) != KL_OK) break;
         t = next;
         n += 1;
         double *row = rows + done * width;

@@ -35,7 +35,8 @@ enum {
     KL_ERR_NONFINITE = 6,     /* an output is NaN or infinite after the communication point */
     KL_ERR_LOOP_NONFINITE = 7,
     KL_ERR_LOOP_SINGULAR = 8,
-    KL_ERR_LOOP_DIVERGED = 9
+    KL_ERR_LOOP_DIVERGED = 9,
+    KL_ERR_SOURCE = 10        /* a precomputed source has no outputs for this step (Python stopped there) */
 };
 
 typedef void (*kl_fn)(void);  /* an FMI function; cast to its own type at the call */
@@ -59,14 +60,21 @@ typedef struct {
     int32_t n_get;
     int32_t n_bounds;
     int32_t identity;         /* every input of this component has factor 1 and offset 0 */
-    int32_t pad;
-    void *instance;           /* fmi2Component / fmi3Instance */
+    int32_t rate;             /* steps every rate-th macro step over rate * h (multi-rate), 1: every step */
+    int32_t source;           /* outputs precomputed by Python (source_rows) instead of FMI calls */
+    int32_t has_pending;      /* pending holds outputs not yet exposed (multi-rate) */
+    void *instance;           /* fmi2Component / fmi3Instance (NULL for a source) */
     kl_fn do_step;            /* fmi2DoStep / fmi3DoStep */
     kl_access *set;
     kl_access *get;
     const int32_t *bound_pos; /* position in the component's inputs of each bounded input */
     const double *bound_lo;
     const double *bound_hi;
+    double *pending;          /* n_outputs: outputs of a multi-rate step, exposed at the step's end */
+    const double *source_rows;/* source: row k (n_outputs doubles) = outputs after its step at macro step
+                               * n0 + k of the current kl_run call (n0 its argument n) */
+    int64_t source_ready;     /* source: rows 0 .. source_ready - 1 are valid */
+    double time;              /* time the component reached with its last successful step */
 } kl_component;
 
 typedef struct {
@@ -86,7 +94,7 @@ typedef struct {
     int32_t count;            /* number of values in values[] */
     int32_t pad;
     double time;              /* t handed to the failing operation */
-    double step;              /* the macro step */
+    double step;              /* the component's step (dt) */
     double last_time;         /* FMI 3 doStep: lastSuccessfulTime */
     double residual;          /* loop: max |g| of the last iterate */
     double *values;           /* the input values that were being set (n_u doubles, owned by Python) */
@@ -128,6 +136,9 @@ typedef struct {
 } kl_plan;
 
 /* Run up to max_steps macro steps from macro step n (time start + n * step, the last one cut at stop).
+ * A component of rate k steps at macro steps n with n % k == 0 over min(k h, stop - t); its outputs
+ * are held in pending and copied into y when the master reaches the end of its step ((n + 1) % k == 0)
+ * or the stop time.
  * Row k of rows (1 + n_record doubles) receives the time reached and y[record] after step k.
  * Returns the number of completed steps; error.code != KL_OK tells why it stopped early. */
 KL_EXPORT int64_t kl_run(kl_plan *plan, int64_t n, int64_t max_steps, double *rows);

@@ -33,6 +33,7 @@ from kreislauf.master import (
 from kreislauf.native import CHUNK, compile_library
 from kreislauf.results import ResultWriter, read_results
 from kreislauf.system import SystemFileError, make_component
+from kreislauf.timeseries import TimeSeries
 
 pytestmark = pytest.mark.skipif(
     shutil.which("cc") is None and shutil.which("gcc") is None, reason="needs a C compiler"
@@ -191,13 +192,14 @@ def test_native_on_names_why_it_cannot_run(tmp_path, tanks, settings, reason):
 
 def test_native_on_lists_every_reason_and_auto_falls_back(tmp_path, tanks):
     spec = load(tank_system(tmp_path, tanks)).spec
-    spec.components["B"].step = 120.0  # multi-rate
     comps = {n: make_component(c) for n, c in spec.components.items()}
-    spec.settings.native, spec.settings.extrapolation = "on", 1
+    spec.settings.native, spec.settings.extrapolation, spec.settings.algorithm = "on", 1, "iterative"
     try:
         with pytest.raises(NativePathError) as info:
             Master(spec, comps).run(tmp_path / "on", progress=False)
-        assert info.value.reasons == ["multi-rate components (B)", "input extrapolation of order 1 (native: 0)"]
+        assert info.value.reasons == [
+            "algorithm 'iterative' (native: jacobi or gauss-seidel)", "input extrapolation of order 1 (native: 0)"
+        ]
     finally:
         for comp in comps.values():
             comp.close()
@@ -207,7 +209,9 @@ def test_native_on_lists_every_reason_and_auto_falls_back(tmp_path, tanks):
     result = system.run(out_dir=tmp_path / "doubles", progress=False)
     assert result.stats.path == "python"
     assert result.stats.path_reason == (
-        "component 'a' is a HeatCapacity, not an FMU; component 'b' is a HeatCapacity, not an FMU"
+        "component 'a' is a HeatCapacity, not an FMU, and has connected inputs (T_neighbour; native: Python "
+        "components only as sources without inputs); component 'b' is a HeatCapacity, not an FMU, and has "
+        "connected inputs (Q_in; native: Python components only as sources without inputs)"
     )
 
 
@@ -486,3 +490,159 @@ fmu = "{tanks[2]}"
     assert (error.component, error.variable, error.time) == ("n", "y", 3060.0)
     np.testing.assert_array_equal(rows["time"], np.arange(0.0, 3001.0, 60.0))
     assert np.all(np.isfinite(rows["n.y"]))
+
+
+# ----------------------------------------------------------------------------- multi-rate
+
+
+def rated(path: Path, component: str, step: float) -> Path:
+    """``path`` with ``component`` stepping every ``step`` seconds (multi-rate)."""
+    text = path.read_text().replace(f"[components.{component}]\n", f"[components.{component}]\nstep = {step}\n", 1)
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("algorithm", ["jacobi", "gauss-seidel"])
+def test_a_multi_rate_system_native_equals_python_bit_for_bit(tmp_path, tanks, algorithm):
+    # B steps every third macro step (180 s); the stop (6 h 2 min) is no multiple of 180 s, so B's last
+    # step is cut to 120 s and its outputs show at the stop
+    path = rated(tank_system(tmp_path, tanks), "B", 180.0)
+    python, native = both(path, tmp_path, algorithm=algorithm, stop=21720.0)
+    data = native.read()
+    assert_same_columns(python.read(), data)
+    assert native.balance.as_dict() == python.balance.as_dict()
+    assert "multi-rate (B every 3)" in native.stats.path_reason
+    t = data["time"]
+    assert len(t) == 363 and t[-1] == 21720.0
+    # B's outputs change only where the master reaches the end of one of its steps: every third row
+    # and the stop; A's at every row
+    rows = np.arange(len(t))
+    assert np.array_equal(np.flatnonzero(np.diff(data["B.temperature"])) + 1,
+                          rows[(rows % 3 == 0) & (rows > 0) | (rows == len(t) - 1)])
+    assert np.all(np.diff(data["A.temperature"]) != 0.0)
+    # a coupling three times as coarse: the error stays below 3 h λ ΔT / 2 with h = 60 s
+    a, b = exact(t)
+    bound = 3 * 60.0 * G * (1 / C1 + 1 / C2) * (T1 - T2) / 2
+    assert np.abs(data["A.temperature"] - a).max() < bound
+    assert np.abs(data["B.temperature"] - b).max() < bound
+
+
+@pytest.mark.parametrize("algorithm", ["jacobi", "gauss-seidel"])
+def test_a_multi_rate_feedthrough_refreshed_during_its_step_native_equals_python(tmp_path, probes, algorithm):
+    # b (y = 2 u, u = a.y = 0.02 t) steps every 180 s; it is refreshed at every communication point,
+    # into its pending outputs while its step runs ahead and into y otherwise: y_b shows 2 a.y at the
+    # last multiple of 180 s (and at the cut stop, 3 h 2 min)
+    path = rated(probe_system(tmp_path, probes, "offset_rate = 0.02", "gain = 2.0", loop=False), "b", 180.0)
+    python, native = both(path, tmp_path, algorithm=algorithm, stop=10920.0)
+    data = native.read()
+    assert_same_columns(python.read(), data)
+    t = data["time"]
+    held = np.where(t == 10920.0, t, 180.0 * np.floor(t / 180.0))
+    np.testing.assert_allclose(data["a.y"], 0.02 * t, rtol=1e-12)
+    np.testing.assert_allclose(data["b.y"], 2 * 0.02 * held, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("algorithm", ["jacobi", "gauss-seidel"])
+def test_a_multi_rate_component_in_an_algebraic_loop_native_equals_python(tmp_path, probes, algorithm):
+    # the loop y_a = 1e-4 t · y_b + 1, y_b = y_a + 2 solved at every communication point although b
+    # steps every 180 s: y_a = (1 + 2e-4 t) / (1 − 1e-4 t)
+    path = rated(probe_system(tmp_path, probes, "gain_rate = 1e-4, offset = 1.0", "gain = 1.0, offset = 2.0",
+                              loop=True, master='loop_solver = "fixed-point"'), "b", 180.0)
+    python, native = both(path, tmp_path, algorithm=algorithm, stop=3000.0)
+    data = native.read()
+    assert_same_columns(python.read(), data)
+    assert native.stats.loop_iterations == python.stats.loop_iterations > 0
+    t = data["time"]
+    np.testing.assert_allclose(data["a.y"], (1 + 2e-4 * t) / (1 - 1e-4 * t), rtol=1e-8)
+
+
+# ----------------------------------------------------------------------------- Python sources
+
+
+def weather_system(tmp_path: Path, tanks: dict[int, Path], source_step: float, hours: int, master: str = "") -> Path:
+    """A time series of the ambient temperature (degC, hourly: 20, 5, 30, 10, ...) around tank A."""
+    samples = [20.0, 5.0, 30.0, 10.0] * (hours // 4 + 1)
+    csv = tmp_path / "weather.csv"
+    csv.write_text("time [h],ambient [degC]\n" + "".join(f"{h},{v}\n" for h, v in enumerate(samples[: hours + 1])))
+    path = tmp_path / "weather.toml"
+    path.write_text(f"""
+connections = ["weather.ambient -> A.ambient_temperature"]
+[master]
+step = 10.0
+{master}
+[components.weather]
+python = "kreislauf.timeseries:TimeSeries"
+arguments = {{ file = "{csv}" }}
+step = {source_step}
+[components.A]
+fmu = "{tanks[3]}"
+[components.A.parameters]
+heat_capacity = {C1}
+loss_conductance = {G}
+temperature_start = {T1}
+""")
+    return path
+
+
+def hourly(t: np.ndarray, hours: int) -> np.ndarray:
+    """The weather file's ambient temperature (K) at ``t``, interpolated linearly."""
+    samples = np.array([20.0, 5.0, 30.0, 10.0] * (hours // 4 + 1))[: hours + 1]
+    return np.interp(t, 3600.0 * np.arange(hours + 1), samples + 273.15)
+
+
+@pytest.mark.parametrize("source_step", [10.0, 30.0])
+@pytest.mark.parametrize("algorithm", ["jacobi", "gauss-seidel"])
+def test_a_time_series_source_feeding_an_fmu_native_equals_python_bit_for_bit(tmp_path, tanks, algorithm,
+                                                                                source_step):
+    # 10 s macro steps for 12 h 20 s: 4322 steps, across the first chunk's end (4096, no multiple of 3);
+    # the series steps every macro step or every third (30 s), its last step cut to 20 s at the stop
+    path = weather_system(tmp_path, tanks, source_step, hours=13)
+    python, native = both(path, tmp_path, algorithm=algorithm, stop=43220.0)
+    data = native.read()
+    assert_same_columns(python.read(), data)
+    assert "FMUs and Python sources (weather)" in native.stats.path_reason
+    t = data["time"]
+    assert len(t) == 4323 > CHUNK
+    # the recorded series is the file's value at the end of the series' latest step (held in between)
+    held = np.where(t == 43220.0, t, source_step * np.floor(t / source_step + 1e-9))
+    np.testing.assert_allclose(data["weather.ambient"], hourly(held, 13), rtol=1e-14)
+    # the tank's first law: its stored energy changed by what crossed its ambient port
+    stored = data["A.stored_energy"] - data["A.stored_energy"][0]
+    np.testing.assert_allclose(stored, data["A.ambient_energy"] - data["A.ambient_energy"][0],
+                               atol=1e-6 * np.abs(stored).max())
+
+
+class OpenEnded(TimeSeries):
+    """A time series whose setup does not check that its data reaches the stop time: it fails the
+    step that leaves its data (the TimeSeries' own error outcome)."""
+
+    def setup(self, start: float, stop: float | None, parameters) -> None:
+        super().setup(start, None, parameters)
+
+
+@pytest.mark.parametrize("step", [60.0, 1.0])
+@pytest.mark.parametrize("algorithm", ["jacobi", "gauss-seidel"])
+def test_a_source_leaving_its_data_stops_both_paths_at_the_same_step(tmp_path, tanks, algorithm, step):
+    # the data ends at 2 h; the series steps every third macro step and fails its step from 7200 s.
+    # At 1 s steps that is macro step 7200, in the second chunk of the native path
+    weather_system(tmp_path, tanks, 3 * step, hours=2)
+    errors, rows = [], []
+    for mode in ("off", "on"):
+        tank = make_component(load(tmp_path / "weather.toml").spec.components["A"])
+        system = System.from_components(
+            [OpenEnded("weather", tmp_path / "weather.csv"), tank], ["weather.ambient -> A.ambient_temperature"],
+            parameters={"A": {"heat_capacity": C1, "loss_conductance": G, "temperature_start": T1}},
+            component_steps={"weather": 3 * step}, step=step, stop="3h", algorithm=algorithm,
+        )
+        with pytest.raises(StepError) as info:
+            system.run(out_dir=tmp_path / mode, native=mode, progress=False)
+        errors.append(info.value)
+        summary = json.loads((tmp_path / mode / "summary.json").read_text())
+        assert summary["status"] == "failed" and summary["stats"]["path"] == ("python" if mode == "off" else "native")
+        rows.append(read_results(tmp_path / mode / "results.parquet"))
+    python, native = errors
+    assert str(native) == str(python)
+    assert (native.component, native.time) == ("weather", 7200.0)
+    assert f"step from t = 7200 s over {3 * step:g} s failed" in str(native) and "outside the data" in str(native)
+    assert_same_columns(rows[0], rows[1])
+    np.testing.assert_array_equal(rows[1]["time"], np.arange(0.0, 7200.0 + 1.0, step))
