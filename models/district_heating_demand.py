@@ -24,7 +24,14 @@ plant controller. Energy: supply enthalpy in - return enthalpy out - Q = 0 exact
 Defaults: a city network like ANIKA's: 120 GWh/a (physics notes §1.1; about 10 000 households at
 12 MWh/a) with a Jena-like climate (mean 9.3 °C, ±9.5 K seasonal, ±4 K daily, coldest mid-January),
 heating limit 15 °C, hot water 2.0 MW all year, supply 90 °C at -12 °C and 70 °C in summer, return
-55 °C and 45 °C. Assumptions: no thermal inertia of buildings or pipes; a steady heating signature.
+55 °C and 45 °C. Assumptions: no thermal inertia of buildings or pipes; a steady heating signature;
+no solar or internal gains beyond the heating limit. Validity: liquid water networks (supply 0-147 °C,
+the input range); outdoor temperatures -53 to +57 °C (the input range); the signature's slope and
+heating limit are those of the network it was fitted to. A measured demand or outdoor temperature series
+enters a system through the CSV time-series component (``kreislauf.timeseries``).
+
+References: physics notes §7.3 (degree-hour / heating-signature model); Stadtwerke Jena, ANIKA (about
+120 GWh/a usable heat, about 10 000 households).
 """
 
 from __future__ import annotations
