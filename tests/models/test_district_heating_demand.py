@@ -10,7 +10,7 @@ from fmpy.validation import validate_fmu
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kreislauf.fmu import export_fmu
+from kreislauf.fmu import FmuComponent, export_fmu
 from kreislauf.models import get_model
 from kreislauf.models.district_heating_demand import DAY, OUTDOOR_INPUT, YEAR
 
@@ -89,3 +89,26 @@ def test_fmu_validates_simulates_and_its_counters_balance(fmus, version, dh):
     total = sum(res[f"{p}_energy"] for p in PORTS)
     assert np.all(np.abs(total) <= 1e-7 * np.abs(res["consumers_energy"]) + 1.0)
     np.testing.assert_allclose(res["heat_demand"], dh.evaluate(time=res["time"])["heat_demand"], rtol=1e-9)
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.lists(st.tuples(st.floats(C0 - 30, C0 + 40), st.floats(C0 + 30, C0 + 140), st.floats(60.0, 2 * DAY)),
+                min_size=1, max_size=6))
+def test_fmu_counters_sum_to_zero_over_random_outdoor_and_supply_sequences(fmus, steps):
+    """Random held outdoor and supply temperatures through the FMI 3 FMU: supply in = return out + heat to
+    the consumers, from the counters, and the consumers only ever take heat."""
+    comp = FmuComponent(fmus[3], "demand")
+    counters = [f"{p}_energy" for p in PORTS]
+    try:
+        comp.setup(0.0, None, {"outdoor_model": OUTDOOR_INPUT, "solver_relative_tolerance": 1e-9})
+        t = 0.0
+        for t_out, t_sup, dt in steps:
+            comp.set_inputs({"outdoor_temperature": t_out, "supply_temperature": t_sup})
+            assert comp.do_step(t, dt).ok
+            t += dt
+        energies = comp.get_outputs(counters)
+    finally:
+        comp.close()
+    supply, returned, consumers = (float(e) for e in energies)
+    assert consumers <= 0.0 and supply >= 0.0 and returned <= 0.0
+    assert abs(supply + returned + consumers) <= 1e-7 * (abs(supply) + abs(returned) + abs(consumers)) + 1.0

@@ -12,7 +12,7 @@ from fmpy.validation import validate_fmu
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kreislauf.fmu import build_fmu
+from kreislauf.fmu import FmuComponent, build_fmu
 from kreislauf.models import get_model
 from kreislauf.models.heat_pump import (
     PART_LOAD,
@@ -227,3 +227,34 @@ def test_fmu_validates_simulates_and_closes_the_energy_balance(fmus, version):
     throughput = sum(np.abs(res[f"{p}_energy"]) for p in PORTS)
     np.testing.assert_allclose(stored, ports, atol=1e-7 * throughput[-1])
     assert res["condenser_heat"][-1] > 0
+
+
+@settings(max_examples=20, deadline=None)
+@given(mode=st.sampled_from([SUPPLY_SETPOINT, PART_LOAD]), eta=st.floats(0.2, 0.9), steps=st.lists(
+    st.tuples(st.floats(0.1, 20.0), st.floats(C0 + 20, C0 + 80), st.floats(0.1, 30.0), st.floats(C0 + 2, C0 + 40),
+              st.floats(C0 + 30, C0 + 95), st.floats(0.0, 1.0), st.floats(60.0, 7200.0)),
+    min_size=1, max_size=5,
+))
+def test_carnot_mode_fmu_counters_close_over_random_input_sequences(fmus, mode, eta, steps):
+    """Random held inputs (both water streams, set point or part load) through the FMI 3 FMU with the
+    Carnot description: the stored energy change equals the sum of the port energies to ten times the
+    integrator tolerance, and the COP stays between its limits."""
+    comp = FmuComponent(fmus[3], "heat_pump")
+    counters = [f"{p}_energy" for p in PORTS]
+    try:
+        comp.setup(0.0, None, {"demand_mode": mode, "carnot_effectiveness": eta, "solver_relative_tolerance": 1e-8})
+        stored0 = float(comp.get_outputs(["stored_energy"])[0])
+        t = 0.0
+        for m_c, t_ci, m_e, t_ei, t_set, y_in, dt in steps:
+            comp.set_inputs({"condenser_mass_flow": m_c, "condenser_inlet_temperature": t_ci,
+                             "evaporator_mass_flow": m_e, "evaporator_inlet_temperature": t_ei,
+                             "supply_temperature_setpoint": t_set, "part_load_ratio": y_in})
+            assert comp.do_step(t, dt).ok
+            t += dt
+        after = comp.get_outputs(counters)
+        stored = float(comp.get_outputs(["stored_energy"])[0]) - stored0
+        cop = float(comp.get_outputs(["cop"])[0])
+    finally:
+        comp.close()
+    assert 1.05 <= cop <= 10.0  # the default minimum_cop and maximum_cop
+    assert abs(stored - float(np.sum(after))) <= 1e-7 * float(np.sum(np.abs(after))) + 1e-3

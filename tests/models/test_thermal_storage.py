@@ -213,3 +213,31 @@ def test_fmu_stored_energy_follows_its_counters_over_random_input_sequences(tank
     scale = float(np.sum(np.abs(ports))) + abs(stored0)
     # ten times the FMU integrator's default relative tolerance (1e-6)
     assert abs(float(np.sum(ports)) - (stored - stored0)) <= 1e-5 * scale
+
+
+@pytest.fixture(scope="module")
+def mixed_fmus(tmp_path_factory, mixed):
+    out = tmp_path_factory.mktemp("mixed_storage_fmus")
+    return {v: export_fmu(mixed, out, v) for v in (2, 3)}
+
+
+@pytest.mark.parametrize("version", [2, 3])
+def test_mixed_tank_fmu_validates_and_cools_like_the_analytic_solution(mixed_fmus, version):
+    """The fully mixed variant through its FMU: T = T_amb + (T0 - T_amb) exp(-t UA / (m c)) (physics notes
+    §7.2), and the ambient counter is the heat the water lost, m c (T0 - T)."""
+    path = str(mixed_fmus[version])
+    assert validate_fmu(path) == []
+    volume, rho, cp, ua = 500.0, 977.8, 4190.0, 350.0
+    t0, t_amb = 363.15, 278.15
+    res = simulate_fmu(path, stop_time=60 * DAY, output_interval=DAY,
+                       start_values={"volume": volume, "water_density": rho, "water_specific_heat": cp,
+                                     "loss_conductance": ua, "node_1_temperature_start": t0,
+                                     "ambient_temperature": t_amb, "solver_relative_tolerance": 1e-10},
+                       output=["node_1_temperature", "ambient_energy", "stored_energy"])
+    tau = rho * volume * cp / ua
+    analytic = t_amb + (t0 - t_amb) * np.exp(-res["time"] / tau)
+    np.testing.assert_allclose(res["node_1_temperature"], analytic, rtol=1e-8)
+    lost = rho * volume * cp * (t0 - analytic)
+    np.testing.assert_allclose(-res["ambient_energy"], lost, rtol=1e-7, atol=1.0)
+    np.testing.assert_allclose(res["stored_energy"] - res["stored_energy"][0], res["ambient_energy"],
+                               rtol=1e-7, atol=1.0)
