@@ -9,7 +9,10 @@ that a fault hits whole replies:
 - ``reset(n)``: at the next reply the client connection is reset (RST, SO_LINGER 0), ``n`` times;
 - ``exception(code, n)``: the next ``n`` replies are replaced by Modbus exception ``code``;
 - ``rewrite(fn, n)``: the next ``n`` reply PDUs are replaced by ``fn(pdu)``;
-- ``transaction(tid, n)``: the next ``n`` replies carry transaction id ``tid`` instead of the request's.
+- ``transaction(tid, n)``: the next ``n`` replies carry transaction id ``tid`` instead of the request's;
+- ``on_reply(function, count, action)``: ``action()`` runs when the ``count``-th reply to function code
+  ``function`` arrives, before that reply is forwarded, so a fault it sets hits that very reply (a
+  fault in the middle of a run, at a known step).
 
 When the upstream server is down, client connections are closed at once (the client sees a reset).
 Start/stop like the device server; the proxy runs its own event loop in a thread.
@@ -40,6 +43,8 @@ class FaultProxy:
         self._exception: tuple[int, int] = (0, 0)
         self._rewrite: tuple[Callable[[bytes], bytes] | None, int] = (None, 0)
         self._tid: tuple[int, int] = (0, 0)
+        self._function_replies: dict[int, int] = {}
+        self._actions: list[tuple[int, int, Callable[[], None]]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._thread: threading.Thread | None = None
@@ -76,6 +81,11 @@ class FaultProxy:
         """Give the next ``n`` replies the transaction id ``tid``."""
         with self._lock:
             self._tid = (tid, n)
+
+    def on_reply(self, function: int, count: int, action: Callable[[], None]) -> None:
+        """Run ``action()`` when the ``count``-th reply (1-based) to function code ``function`` arrives."""
+        with self._lock:
+            self._actions.append((function, count, action))
 
     def clear(self) -> None:
         """No more faults."""
@@ -152,6 +162,14 @@ class FaultProxy:
                 return self._delay, "transaction", tid
             return self._delay, None, None
 
+    def _fire(self, function: int) -> None:
+        with self._lock:
+            count = self._function_replies[function] = self._function_replies.get(function, 0) + 1
+            due = [a for a in self._actions if a[:2] == (function, count)]
+            self._actions = [a for a in self._actions if a[:2] != (function, count)]
+        for _, _, action in due:
+            action()
+
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
         try:
@@ -166,6 +184,7 @@ class FaultProxy:
                 length = struct.unpack(">H", header[4:6])[0]
                 pdu = await up_reader.readexactly(length - 1)
                 self.replies += 1
+                self._fire(pdu[0] & 0x7F)
                 delay, fault, arg = self._take()
                 if delay:
                     await asyncio.sleep(delay)
