@@ -83,6 +83,8 @@ FAMILIES: dict[str, tuple[str, str]] = {
 
 _BIN_LADDER = (60.0, 300.0, 900.0, 1800.0, HOUR, 2 * HOUR, 3 * HOUR, 6 * HOUR, 12 * HOUR, DAY, 7 * DAY)
 _J_PER_KWH = 3.6e6
+#: boundary flows below this share of the largest flow are listed under the Sankey diagram, not drawn
+SANKEY_SMALL_SHARE = 0.01
 _KIND_LABELS = {"heat": "heat", "fluid": "enthalpy", "electrical": "electricity", "chemical": "chemical energy"}
 _KIND_COLOURS = {"heat": "#d62728", "fluid": "#1f77b4", "electrical": "#e6b800", "chemical": "#8c564b"}
 _BOUNDARY_COLOUR = "#8c8c8c"
@@ -765,8 +767,10 @@ def sankey_data(
         entry[0] += last.get(column, 0.0) - first.get(column, 0.0)
         entry[1] = entry[1] or kind
     for (comp, stream), (energy, kind) in sorted(streams.items()):
-        what = f" ({_KIND_LABELS.get(kind, kind)})" if kind else ""
-        label = f"{stream.replace('_', ' ')}{what}"
+        stream_text = stream.replace("_", " ")
+        kind_text = _KIND_LABELS.get(kind, kind) if kind else ""
+        what = f" ({kind_text})" if kind_text and kind_text != stream_text else ""
+        label = f"{stream_text}{what}"
         if energy >= 0:
             node = f"in:{comp}.{stream}"
             nodes[node] = SankeyNode(node, label, "source", comp, kind)
@@ -908,17 +912,40 @@ def _return_band(
     return verts, codes, (0.5 * (x0 + x1), floor - w / 2)
 
 
+def _split_small(
+    data: SankeyData, net: Mapping[tuple[str, str], float]
+) -> tuple[dict[tuple[str, str], float], dict[tuple[str, str], float]]:
+    """Net flows split into (drawn, listed): boundary flows below :data:`SANKEY_SMALL_SHARE` of the
+    largest flow are listed; flows between two components are always drawn."""
+    largest = max(net.values(), default=0.0)
+    drawn: dict[tuple[str, str], float] = {}
+    small: dict[tuple[str, str], float] = {}
+    for (a, z), e in net.items():
+        boundary = data.nodes[a].kind != "component" or data.nodes[z].kind != "component"
+        (small if boundary and e < SANKEY_SMALL_SHARE * largest else drawn)[(a, z)] = e
+    return drawn, small
+
+
+def _boundary_text(node: SankeyNode) -> str:
+    """A boundary node as the flow it stands for: ``source → component`` or ``component → sink``."""
+    return f"{node.label} → {node.component}" if node.kind == "source" else f"{node.component} → {node.label}"
+
+
 def plot_sankey(data: SankeyData, path: str | os.PathLike[str]) -> Path:
     """Draw the Sankey diagram of ``data`` with matplotlib patches and save it as a PNG at ``path``.
 
     Opposite links between two nodes are drawn as their net flow. Node heights are the larger of
-    their inflow and outflow; link widths are proportional to energy, labelled in MWh (kWh below 0.1 MWh).
+    their inflow and outflow; link widths are proportional to energy, labelled in MWh (kWh below 0.1 MWh):
+    bands between components carry their energy, boundary nodes (sources, sinks, stores) carry it in
+    their label. Boundary flows smaller than :data:`SANKEY_SMALL_SHARE` of the largest flow are not
+    drawn (their bands would be hairlines with colliding labels) but listed with their energy under
+    the diagram, so that every number of ``data`` is on the figure.
     """
     from matplotlib.figure import Figure
     from matplotlib.patches import PathPatch, Rectangle
     from matplotlib.path import Path as MplPath
 
-    net = _net(data.links)
+    net, small = _split_small(data, _net(data.links))
     column = _columns(data, net)
     comps = [n for n, node in data.nodes.items() if node.kind == "component"]
     # the same colours as in the time-series figures: by the run's order of components
@@ -928,7 +955,7 @@ def plot_sankey(data: SankeyData, path: str | os.PathLike[str]) -> Path:
         inflow = sum(e for (a, z), e in net.items() if z == name)
         outflow = sum(e for (a, z), e in net.items() if a == name)
         size[name] = max(inflow, outflow)
-    n_cols = max(column.values(), default=0) + 1
+    n_cols = max((column[n] for n in data.nodes if size[n] > 0), default=0) + 1
     by_col: list[list[str]] = [[] for _ in range(n_cols)]
     for name in data.nodes:
         if size[name] > 0:
@@ -960,7 +987,7 @@ def plot_sankey(data: SankeyData, path: str | os.PathLike[str]) -> Path:
             box[n] = (float(c), y, h)
             y -= h + gap
 
-    fig_w = max(7.0, 3.2 * n_cols)
+    fig_w = max(7.0, 3.8 * n_cols)
     fig = Figure(figsize=(fig_w, 7.5))
     ax = fig.subplots()
 
@@ -1005,15 +1032,16 @@ def plot_sankey(data: SankeyData, path: str | os.PathLike[str]) -> Path:
         src = data.nodes[a]
         colour = node_colour(a) if src.kind != "component" else colours[a]
         ax.add_patch(PathPatch(MplPath(verts, codes), facecolor=colour, edgecolor="none", alpha=0.45))
-        ax.text(
-            *label_at,
-            _energy_text(e),
-            ha="center",
-            va="center",
-            fontsize=8.5,
-            zorder=3,
-            bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.75},
-        )
+        if src.kind == "component" and data.nodes[z].kind == "component":
+            ax.text(
+                *label_at,
+                _energy_text(e),
+                ha="center",
+                va="center",
+                fontsize=8.5,
+                zorder=3,
+                bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.75},
+            )
     labels: dict[tuple[float, str], list[tuple[float, str]]] = {}
     for name, (x, y, h) in box.items():
         node = data.nodes[name]
@@ -1029,13 +1057,13 @@ def plot_sankey(data: SankeyData, path: str | os.PathLike[str]) -> Path:
                 fontsize=10,
                 fontweight="bold",
                 color=colours[name],
+                zorder=4,
+                bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.8},
             )
         elif node.kind == "source":
-            labels.setdefault((x, "right"), []).append((y - h / 2, f"{node.label} → {node.component}\n{energy}"))
+            labels.setdefault((x, "right"), []).append((y - h / 2, f"{_boundary_text(node)}\n{energy}"))
         else:
-            labels.setdefault((x + node_w, "left"), []).append(
-                (y - h / 2, f"{node.component} → {node.label}\n{energy}")
-            )
+            labels.setdefault((x + node_w, "left"), []).append((y - h / 2, f"{_boundary_text(node)}\n{energy}"))
     # boundary labels beside their nodes, pushed apart where nodes sit closer than two lines of text
     for (x, align), entries in labels.items():
         entries.sort(key=lambda entry: -entry[0])
@@ -1068,6 +1096,22 @@ def plot_sankey(data: SankeyData, path: str | os.PathLike[str]) -> Path:
     if bonds:
         title += f"\ncoupling residual of the bonds: {_energy_text(residual)}"
     ax.set_title(title, fontsize=13)
+    if small:
+        entries = [
+            f"{_boundary_text(data.nodes[z] if data.nodes[a].kind == 'component' else data.nodes[a])} {_energy_text(e)}"
+            for (a, z), e in sorted(small.items(), key=lambda item: -item[1])
+        ]
+        lines = ["; ".join(entries[i : i + 3]) for i in range(0, len(entries), 3)]
+        ax.text(
+            0.0,
+            0.0,
+            f"not drawn (below {SANKEY_SMALL_SHARE:.0%} of the largest flow): " + "\n".join(lines),
+            transform=ax.transAxes,
+            ha="left",
+            va="top",
+            fontsize=9,
+            color="0.25",
+        )
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110, bbox_inches="tight")

@@ -505,3 +505,50 @@ def test_plotting_a_year_needs_about_the_memory_of_plotting_ten_days(tmp_path):
     # one row group (8192 rows x 21 columns = 1.4 MB) and the daily bins are held, not the year
     print(f"peak RSS: ten days {peak_short / 1e6:.1f} MB, a year {peak_year / 1e6:.1f} MB, data {size / 1e6:.1f} MB")
     assert peak_year - peak_short < 0.15 * size, (peak_short, peak_year, size)
+
+
+def test_small_boundary_flows_are_listed_under_the_sankey_not_drawn(tmp_path):
+    """A 1 MJ flow from the boundary feeds a, a sends it on to b, b delivers it to a sink except for
+    a loss of 5 kJ (0.5 % of the largest flow), 4 kJ to its store and 3 kJ over a bond to c, which
+    delivers them to a sink. The three small boundary flows are listed; the 3 kJ bond between two
+    components is drawn all the same."""
+    from kreislauf.plot import SANKEY_SMALL_SHARE, SankeyData, SankeyLink, SankeyNode, _split_small, plot_sankey
+
+    nodes = {
+        "a": SankeyNode("a", "a", "component", "a"),
+        "b": SankeyNode("b", "b", "component", "b"),
+        "in:a.feed": SankeyNode("in:a.feed", "feed", "source", "a"),
+        "out:b.heat": SankeyNode("out:b.heat", "heat", "sink", "b"),
+        "out:b.loss": SankeyNode("out:b.loss", "loss", "sink", "b"),
+        "store:b": SankeyNode("store:b", "stored", "sink", "b"),
+        "c": SankeyNode("c", "c", "component", "c"),
+        "out:c.heat": SankeyNode("out:c.heat", "heat", "sink", "c"),
+    }
+    links = [
+        SankeyLink("in:a.feed", "a", 1.0e6),
+        SankeyLink("a", "b", 1.0e6, "a.x->b.x", 1.0e6, 1.0e6),
+        SankeyLink("b", "out:b.heat", 0.988e6),
+        SankeyLink("b", "out:b.loss", 5.0e3),
+        SankeyLink("b", "store:b", 4.0e3),
+        SankeyLink("b", "c", 3.0e3, "b.y->c.y", 3.0e3, 3.0e3),
+        SankeyLink("c", "out:c.heat", 3.0e3),
+    ]
+    data = SankeyData(nodes, links, 0.0, DAY, "toy", ["a", "b", "c"])
+    net = {(x.source, x.target): x.energy for x in links}
+    drawn, small = _split_small(data, net)
+    assert 5.0e3 < SANKEY_SMALL_SHARE * 1.0e6
+    assert small == {("b", "out:b.loss"): 5.0e3, ("b", "store:b"): 4.0e3, ("c", "out:c.heat"): 3.0e3}
+    assert drawn == {("in:a.feed", "a"): 1.0e6, ("a", "b"): 1.0e6, ("b", "out:b.heat"): 0.988e6, ("b", "c"): 3.0e3}
+    # nothing is lost between drawn and listed flows
+    assert sum(drawn.values()) + sum(small.values()) == pytest.approx(sum(x.energy for x in links))
+    path = plot_sankey(data, tmp_path / "toy.png")
+    assert_image_has_content(path)
+
+
+def test_a_boundary_label_does_not_repeat_the_port_kind(tmp_path):
+    meta = {"energy_ports": {"heat_pump": {"compressor": {"energy": "compressor_energy", "kind": "electrical"}}}}
+    heat_pump_results(tmp_path / "results.parquet", days=2, meta=meta)
+    assert sankey_data(tmp_path).nodes["in:heat_pump.compressor"].label == "compressor (electricity)"
+    meta = {"energy_ports": {"heat_pump": {"electricity": {"energy": "compressor_energy", "kind": "electrical"}}}}
+    heat_pump_results(tmp_path / "two" / "results.parquet", days=2, meta=meta)
+    assert sankey_data(tmp_path / "two").nodes["in:heat_pump.electricity"].label == "electricity"
