@@ -251,20 +251,20 @@ def test_cli_run_draws_a_progress_bar_when_asked(tmp_path):
     assert "%" not in quiet.stderr  # stderr is not a terminal here
 
 
-@pytest.mark.parametrize(
-    ("wrong", "message"),
-    [
-        ('"c.T -> a.T_neighbour"', "no component called 'c'"),
-        ('"b.Tx -> a.T_neighbour"', "no variable called 'Tx'"),
-        ('"b.E_heat -> a.T_neighbour"', "unit mismatch: unit 'J' (J) cannot be converted to 'K'"),
-        ('"b.T -> a.Q_cond"', "output-to-output"),
-    ],
-)
-def test_a_bad_file_is_refused_before_it_touches_earlier_results(tmp_path, wrong, message):
+def test_a_bad_file_is_refused_before_it_touches_earlier_results(tmp_path):
     good = good_file(tmp_path)
     load(good).run(out_dir=tmp_path / "out")
     before = {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()}
-    bad = write(tmp_path, good.read_text().replace('"b.T -> a.T_neighbour"', wrong), "bad.toml")
+    wrong = '"c.T -> a.T_neighbour", "b.Tx -> a.Q_in", "b.E_heat -> b.T_neighbour", "b.T -> a.Q_cond",'
+    bad = write(tmp_path, good.read_text().replace('"b.T -> a.T_neighbour",', wrong), "bad.toml")
     done = run_cli("run", str(bad), "-o", "out", cwd=tmp_path)
-    assert done.returncode == 2 and message in done.stderr and "bad.toml:" in done.stderr, done.stderr
+    assert done.returncode == 2, done.stderr
+    for message in (
+        "no component called 'c'",
+        "no variable called 'Tx'",
+        "unit mismatch: unit 'J' (J) cannot be converted to 'K'",
+        "output-to-output",
+    ):
+        assert message in done.stderr, done.stderr
+    assert "bad.toml:" in done.stderr
     assert {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()} == before
