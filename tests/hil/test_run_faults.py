@@ -36,6 +36,14 @@ def _system(tmp_path: Path, port: int, policy: str) -> Path:
     return path
 
 
+def _simulated(tmp_path: Path) -> Path:
+    """The bench system without its device line: the simulated exchanger."""
+    text = (BENCH / "heat_exchanger_bench.toml").read_text()
+    path = tmp_path / "model.toml"
+    path.write_text("\n".join(ln for ln in text.splitlines() if not ln.startswith("device = ")))
+    return path
+
+
 @pytest.fixture
 def bench(hx_fmu, proxy_factory):
     """The served exchanger behind a fault proxy; ``restart()`` replaces the server by a fresh one on the
@@ -96,10 +104,7 @@ def test_a_device_restart_mid_run_hands_over_to_the_model_under_the_fallback_pol
     proxy.on_reply(READ_INPUT_REGISTERS, FAULT_READ, restart)
     result = load(_system(tmp_path, proxy.port, "fallback")).run(out_dir=tmp_path / "out", progress=False)
     assert result.ok and len(servers) == 2
-    simulated = (BENCH / "heat_exchanger_bench.toml").read_text()
-    simulated = "\n".join(ln for ln in simulated.splitlines() if not ln.startswith("device = "))
-    (tmp_path / "model.toml").write_text(simulated)
-    reference = load(tmp_path / "model.toml").run(out_dir=tmp_path / "model", progress=False)
+    reference = load(_simulated(tmp_path)).run(out_dir=tmp_path / "model", progress=False)
     got, want = result.read(), reference.read()
     assert len(got["time"]) == 49
     for name in want:
@@ -107,3 +112,32 @@ def test_a_device_restart_mid_run_hands_over_to_the_model_under_the_fallback_pol
     assert result.balance == reference.balance
     (record,) = json.loads((tmp_path / "out" / "summary.json").read_text())["faults"]
     assert (record["time_s"], record["point"], record["action"]) == (FAULT_TIME, "heat_flow", "fallback to 'exchanger'")
+
+
+def test_the_bench_run_paced_against_the_wall_clock_reports_its_deadlines(tmp_path, bench, capsys):
+    """``kreislauf run --realtime`` with the device in the loop: 48 steps of one hour at 172 800
+    simulated seconds per wall second are released 20.8 ms apart, so the run cannot take less than
+    47 periods; the summary carries the deadline accounting, and the results are those of the
+    simulated exchanger."""
+    import time
+
+    from kreislauf.cli import main
+
+    proxy, _, _ = bench
+    system = _system(tmp_path, proxy.port, "stop")
+    factor = 172800.0
+    started = time.monotonic()
+    assert main(["run", str(system), "--realtime", str(factor), "-o", str(tmp_path / "paced"), "--no-progress"]) == 0
+    wall = time.monotonic() - started
+    assert "pacing:  lateness p50" in capsys.readouterr().out
+    period = 3600.0 / factor
+    assert wall >= 47 * period
+    paced = json.loads((tmp_path / "paced" / "summary.json").read_text())["realtime"]
+    assert paced["steps"] == 48 and paced["target_realtime_factor"] == factor
+    assert 0.0 <= paced["lateness_p50_s"] <= paced["lateness_p99_s"] <= paced["lateness_max_s"]
+    # simulated time over wall time: never faster than the schedule (the last step is not waited for)
+    assert paced["realtime_factor"] <= factor * 48 / 47
+    got = read_results(tmp_path / "paced" / "results.parquet")
+    want = load(_simulated(tmp_path)).run(out_dir=tmp_path / "model", progress=False).read()
+    for name in want:
+        assert got[name].tobytes() == want[name].tobytes(), name
