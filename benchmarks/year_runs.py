@@ -1,12 +1,14 @@
 """Wall time of a year of an example system at 60 s steps, and the share of it spent inside the FMUs.
 
 Runs ``examples/kahla.toml`` (``--system`` for another file) twice through the master, the same way
-``kreislauf run`` does, on the stepping path the master chooses (``native = "auto"``: compiled C for an
-all-FMU fixed-step system; ``--python`` forces the Python path):
+``kreislauf run`` does, on the stepping path the master chooses (``native = "auto"``: compiled C for a
+fixed-step system of FMUs and Python sources such as time series, multi-rate or not; ``--python``
+forces the Python path):
 
 1. plain: the wall time of the run (components built beforehand, FMUs taken from the export cache);
 2. timed: on the native path, the C stepper times every FMU call itself (``clock_gettime`` around each
-   doStep and each set/get, per component). On the Python path, every component's ``set_inputs``,
+   doStep and each set/get, per component), and the Python sources' precomputation is timed per chunk
+   (their ``do_step`` and output calls). On the Python path, every component's ``set_inputs``,
    ``do_step`` and ``get_outputs`` is wrapped in a timer, and so are the setter and getter functions of
    the master's fast path (``input_setter`` / ``output_getter``); those calls include the importer's
    Python layer (ctypes marshalling and range checks). Either way this gives the time inside the FMUs,
@@ -16,7 +18,8 @@ all-FMU fixed-step system; ``--python`` forces the Python path):
 Prints the times, the FMU share, the master's wall time per FMU time (the baseline measured in the same
 run), the cost of one doStep per FMU (native path), and the ratio to the 20 s per year target of issue 4.
 Run: ``python benchmarks/year_runs.py`` (``--days N`` for a shorter period, ``--python`` for the Python
-path).
+path). ``--compare`` instead runs the plain run on both paths in one session, prints the ratio of their
+wall times and checks that every result column is the same to the bit.
 """
 
 from __future__ import annotations
@@ -99,14 +102,39 @@ def profiled_native(path: Path, stop: float, out: Path) -> tuple[RunResult, dict
     return result, master.native_timing or {}
 
 
+def compare(system: Path, stop: float) -> None:
+    """Plain runs of ``system`` on the native and the Python path in this session: wall times, their
+    ratio, and the result columns that differ in any bit (none expected)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        runs = {mode: build(system, None).run(stop=stop, step=60.0, out_dir=Path(tmp) / mode, progress=False,
+                                              native=mode)
+                for mode in ("on", "off")}
+        native, python = runs["on"].read(), runs["off"].read()
+    if list(native) != list(python):
+        raise SystemExit("the two paths recorded different columns")
+    different = [c for c in python if python[c].tobytes() != native[c].tobytes()]
+    wall = {mode: run.stats.wall_time for mode, run in runs.items()}
+    print(f"system {system.name}: {stop / 86400.0:g} d at 60 s steps, {runs['on'].stats.steps} macro steps")
+    print(f"native path  {wall['on']:9.2f} s   ({runs['on'].stats.path_reason})")
+    print(f"Python path  {wall['off']:9.2f} s")
+    print(f"ratio Python / native   {wall['off'] / wall['on']:6.2f}")
+    print(f"columns identical to the bit: {len(python) - len(different)} of {len(python)} "
+          f"({len(python['time'])} rows){'; different: ' + ', '.join(different) if different else ''}")
+
+
 def main() -> None:
     """Run the benchmark and print its numbers."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--system", type=Path, default=ROOT / "examples" / "kahla.toml")
     parser.add_argument("--days", type=float, default=365.0)
     parser.add_argument("--python", action="store_true", help="step in Python (native = off)")
+    parser.add_argument("--compare", action="store_true",
+                        help="run both paths in one session, print the ratio, compare every column")
     args = parser.parse_args()
     stop = args.days * 86400.0
+    if args.compare:
+        compare(args.system, stop)
+        return
     native = "off" if args.python else "auto"
     timing: dict[str, dict[str, float]] = {}
     clock = Clock()
@@ -117,6 +145,8 @@ def main() -> None:
             timed, timing = profiled_native(args.system, stop, Path(tmp) / "timed")
             clock.seconds["fmu"] = sum(t["do_step_s"] + t["set_get_s"] for t in timing.values())
             clock.calls["fmu"] = sum(t["do_step_calls"] for t in timing.values())
+            clock.seconds["python"] = sum(t["source_s"] for t in timing.values())
+            clock.calls["python"] = sum(2 * t["source_steps"] for t in timing.values())  # do_step + outputs
         else:
             timed = build(args.system, clock).run(stop=stop, step=60.0, out_dir=Path(tmp) / "timed",
                                                   progress=False, native="off")
@@ -135,6 +165,10 @@ def main() -> None:
     print(f"  inside Python components       {py:9.2f} s   {py / wall_timed:6.1%}   ({clock.calls['python']} calls)")
     print(f"  master (coupling, ledger, I/O) {rest:9.2f} s   {rest / wall_timed:6.1%}")
     for name, t in timing.items():
+        if t["source_steps"]:
+            per_step = 1e6 * t["source_s"] / t["source_steps"]
+            print(f"    {name:<20} source {per_step:7.2f} us x {t['source_steps']} (Python, ahead of C)")
+            continue
         per_step = 1e6 * t["do_step_s"] / max(1, t["do_step_calls"])
         print(f"    {name:<20} doStep {per_step:7.2f} us x {t['do_step_calls']}, set/get {t['set_get_s']:6.2f} s")
     print(f"ratio wall time / time inside FMUs      {wall_timed / fmu:6.2f}")

@@ -361,7 +361,7 @@ class NativeStepper:
                 if dt > 0:
                     try:
                         m._step(i, t, dt)
-                        rows[ready] = m._outputs(i)
+                        rows[ready, : len(m.out_names[i])] = m._outputs(i)
                     except Exception as exc:
                         self.failures[i] = exc
                         break

@@ -646,3 +646,17 @@ def test_a_source_leaving_its_data_stops_both_paths_at_the_same_step(tmp_path, t
     assert f"step from t = 7200 s over {3 * step:g} s failed" in str(native) and "outside the data" in str(native)
     assert_same_columns(rows[0], rows[1])
     np.testing.assert_array_equal(rows[1]["time"], np.arange(0.0, 7200.0 + 1.0, step))
+
+
+@pytest.mark.parametrize("days", [pytest.param(2, id="2d"), pytest.param(30, id="30d", marks=pytest.mark.slow)])
+def test_kahla_runs_natively_and_equals_the_python_path_bit_for_bit(tmp_path, days):
+    # Kahla: two time series (every 15 min), a digester FMU every 15 min, four FMUs every minute
+    python, native = both(EXAMPLES / "kahla.toml", tmp_path, stop=f"{days}d")
+    assert native.stats.path_reason == (
+        'native = "on": FMUs and Python sources (feed, site), multi-rate (feed every 15, site every 15, '
+        "digester every 15), gauss-seidel"
+    )
+    data = native.read()
+    assert_same_columns(python.read(), data)
+    assert len(data["time"]) == days * 1440 + 1 and len(data) > 80
+    assert native.balance.as_dict() == python.balance.as_dict()
