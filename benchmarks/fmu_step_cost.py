@@ -4,7 +4,8 @@ For every model (or those named on the command line) this exports FMI 2.0 and 3.
 temporary directory and measures, in the same run:
 
 - ``fmu``: one ``do_step`` plus reading every output through :class:`kreislauf.fmu.FmuComponent`;
-- ``fmpy``: the same through fmpy's ``FMU2Slave.doStep`` / ``getReal`` (the baseline most Python users have);
+- ``fmpy``: the same through fmpy's ``FMU2Slave.doStep`` / ``getReal`` or ``FMU3Slave.doStep`` /
+  ``getFloat64`` (the baseline most Python users have; Real/Float64 outputs only);
 - ``python step``: one communication step of :func:`kreislauf.models.simulate.simulate` (SciPy Radau
   over the step plus the numpy evaluation of all outputs) — the Python evaluator doing the FMU's job;
 - ``python eval``: one call of ``Model.evaluate`` (outputs only, no integration).
@@ -26,6 +27,7 @@ import time
 
 from fmpy import read_model_description
 from fmpy.fmi2 import FMU2Slave
+from fmpy.fmi3 import FMU3Slave
 
 from kreislauf.fmu import FmuComponent, export_fmu, safe_extract
 from kreislauf.models import MODELS, get_model
@@ -70,26 +72,33 @@ def fmu_cost(path, steps: int, step: float, parameters: dict[str, float], repeat
 def fmpy_cost(path, steps: int, step: float, parameters: dict[str, float], repeats: int = 5) -> float:
     unzipdir = safe_extract(path)
     md = read_model_description(str(unzipdir))
-    fmu = FMU2Slave(guid=md.guid, unzipDirectory=str(unzipdir), modelIdentifier=md.coSimulation.modelIdentifier)
+    fmi3 = md.fmiVersion.startswith("3")
+    slave = FMU3Slave if fmi3 else FMU2Slave
+    fmu = slave(guid=md.guid, unzipDirectory=str(unzipdir), modelIdentifier=md.coSimulation.modelIdentifier)
     fmu.instantiate()
     variables = {v.name: v for v in md.modelVariables}
     for name, value in parameters.items():
         v = variables[name]
-        if v.type == "Integer":
-            fmu.setInteger([v.valueReference], [int(value)])
+        if v.type in ("Integer", "Int32"):
+            (fmu.setInt32 if fmi3 else fmu.setInteger)([v.valueReference], [int(value)])
         else:
-            fmu.setReal([v.valueReference], [float(value)])
-    fmu.setupExperiment(startTime=0.0)
-    fmu.enterInitializationMode()
+            (fmu.setFloat64 if fmi3 else fmu.setReal)([v.valueReference], [float(value)])
+    if fmi3:
+        fmu.enterInitializationMode(startTime=0.0)
+    else:
+        fmu.setupExperiment(startTime=0.0)
+        fmu.enterInitializationMode()
     fmu.exitInitializationMode()
-    vrs = [v.valueReference for v in md.modelVariables if v.causality == "output" and v.type == "Real"]
+    real = "Float64" if fmi3 else "Real"
+    vrs = [v.valueReference for v in md.modelVariables if v.causality == "output" and v.type == real]
+    get = fmu.getFloat64 if fmi3 else fmu.getReal
     state = {"t": 0.0}
 
     def run() -> None:
         t = state["t"]
         for _ in range(steps):
             fmu.doStep(t, step)
-            fmu.getReal(vrs)
+            get(vrs)
             t += step
         state["t"] = t
 
@@ -120,8 +129,7 @@ def main() -> None:
             for version in (2, 3):
                 path = export_fmu(model, tmp, version)
                 fmu = fmu_cost(path, args.steps, args.step, parameters, args.repeats)
-                base = (fmpy_cost(path, args.steps, args.step, parameters, args.repeats) if version == 2
-                        else float("nan"))
+                base = fmpy_cost(path, args.steps, args.step, parameters, args.repeats)
                 print(f"{name:28s} {version:>4d} {fmu * 1e6:9.2f} {base * 1e6:9.2f} {py_step * 1e6:11.1f}"
                       f" {py_eval * 1e6:11.1f} {py_step / fmu:10.0f}x {py_eval / fmu:10.0f}x")
     print("(best of repeated timings; FMU step = doStep + reading all outputs)")
