@@ -648,6 +648,41 @@ def test_a_source_leaving_its_data_stops_both_paths_at_the_same_step(tmp_path, t
     np.testing.assert_array_equal(rows[1]["time"], np.arange(0.0, 7200.0 + 1.0, step))
 
 
+class GoesOffline(TimeSeries):
+    """A time series whose outputs cannot be read after 1 h (a logger that went offline): its
+    get_outputs raises instead of its step failing."""
+
+    def get_outputs(self, names):
+        if self._time > 3600.0:
+            raise ComponentError(self.name, "the logger went offline", time=self._time)
+        return super().get_outputs(names)
+
+
+@pytest.mark.parametrize("algorithm", ["jacobi", "gauss-seidel"])
+def test_an_exception_from_a_source_stops_both_paths_at_the_same_step(tmp_path, tanks, algorithm):
+    # the series steps every 30 s; reading it after its step to 3630 s raises: the same exception
+    # object's message on both paths, with the rows up to 3600 s on disk
+    weather_system(tmp_path, tanks, 30.0, hours=2)
+    errors, rows = [], []
+    for mode in ("off", "on"):
+        tank = make_component(load(tmp_path / "weather.toml").spec.components["A"])
+        system = System.from_components(
+            [GoesOffline("weather", tmp_path / "weather.csv"), tank], ["weather.ambient -> A.ambient_temperature"],
+            parameters={"A": {"heat_capacity": C1, "loss_conductance": G, "temperature_start": T1}},
+            component_steps={"weather": 30.0}, step=10.0, stop="2h", algorithm=algorithm,
+        )
+        with pytest.raises(ComponentError) as info:
+            system.run(out_dir=tmp_path / mode, native=mode, progress=False)
+        errors.append(info.value)
+        rows.append(read_results(tmp_path / mode / "results.parquet"))
+    python, native = errors
+    assert type(native) is type(python) is ComponentError
+    assert str(native) == str(python) and "the logger went offline" in str(native)
+    assert (native.component, native.time) == ("weather", 3630.0)
+    assert_same_columns(rows[0], rows[1])
+    np.testing.assert_array_equal(rows[1]["time"], np.arange(0.0, 3600.0 + 1.0, 10.0))
+
+
 @pytest.mark.parametrize("days", [pytest.param(2, id="2d"), pytest.param(30, id="30d", marks=pytest.mark.slow)])
 def test_kahla_runs_natively_and_equals_the_python_path_bit_for_bit(tmp_path, days):
     # Kahla: two time series (every 15 min), a digester FMU every 15 min, four FMUs every minute
