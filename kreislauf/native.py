@@ -183,13 +183,14 @@ def library() -> ctypes.CDLL:
 
 def sources(master: Master) -> list[int]:
     """The components the native path runs as sources: Python components (not FMUs) without connected
-    inputs. Such a component is never refreshed at a communication point nor part of an algebraic loop
-    (both need a connected input), so its calls are only its own ``do_step`` and ``get_outputs``, which
-    Python makes ahead of C for a whole chunk (:meth:`NativeStepper.precompute`)."""
+    inputs that can roll back (one that cannot, such as a device, is never stepped ahead). Such a
+    component is never refreshed at a communication point nor part of an algebraic loop (both need a
+    connected input), so its calls are only its own ``do_step`` and ``get_outputs``, which Python makes
+    ahead of C for a whole chunk (:meth:`NativeStepper.precompute`)."""
     from kreislauf.fmu import FmuComponent
 
     return [i for i, comp in enumerate(master.components)
-            if not isinstance(comp, FmuComponent) and not master.in_names[i]]
+            if not isinstance(comp, FmuComponent) and not master.in_names[i] and getattr(comp, "can_rollback", False)]
 
 
 def ineligibility(master: Master) -> list[str]:
@@ -204,6 +205,9 @@ def ineligibility(master: Master) -> list[str]:
                 reasons.append(f"component '{name}' is a {type(comp).__name__}, not an FMU, and has connected "
                                f"inputs ({', '.join(master.in_names[i])}; native: Python components only as "
                                "sources without inputs)")
+            elif not getattr(comp, "can_rollback", False):
+                reasons.append(f"component '{name}' is a {type(comp).__name__} that cannot roll back (a device, or "
+                               "tied to the wall clock): it is never stepped ahead of the FMUs")
         else:
             types = {sv.name: sv.type for sv in comp.model_description.modelVariables}
             table = _FMI2_KINDS if comp.fmi_version == 2 else _FMI3_KINDS

@@ -695,3 +695,25 @@ def test_kahla_runs_natively_and_equals_the_python_path_bit_for_bit(tmp_path, da
     assert_same_columns(python.read(), data)
     assert len(data["time"]) == days * 1440 + 1 and len(data) > 80
     assert native.balance.as_dict() == python.balance.as_dict()
+
+
+class WallClockSeries(TimeSeries):
+    """A source that cannot roll back, as a device's readings: it must not be stepped ahead of the FMUs."""
+
+    can_rollback = False
+
+
+def test_a_source_that_cannot_roll_back_keeps_the_python_path(tmp_path, tanks):
+    weather_system(tmp_path, tanks, 10.0, hours=1)
+    tank = make_component(load(tmp_path / "weather.toml").spec.components["A"])
+    system = System.from_components(
+        [WallClockSeries("weather", tmp_path / "weather.csv"), tank], ["weather.ambient -> A.ambient_temperature"],
+        parameters={"A": {"heat_capacity": C1, "loss_conductance": G, "temperature_start": T1}},
+        step=10.0, stop="10min",
+    )
+    result = system.run(out_dir=tmp_path / "auto", progress=False)
+    assert result.stats.path == "python"
+    assert result.stats.path_reason == (
+        "component 'weather' is a WallClockSeries that cannot roll back (a device, or tied to the wall clock): "
+        "it is never stepped ahead of the FMUs"
+    )
