@@ -47,7 +47,7 @@ from typing import Any
 import numpy as np
 
 from kreislauf import units
-from kreislauf.component import Component, ComponentError, StepOutcome, StepStatus
+from kreislauf.component import Causality, Component, ComponentError, EnergyPort, PortKind, StepOutcome, StepStatus
 from kreislauf.ledger import BondEntry, Ledger, SystemBalance
 from kreislauf.results import ResultWriter, read_results, to_csv, version_metadata
 from kreislauf.system import Problem, SystemFileError, SystemSpec, _select_outputs, validate
@@ -174,6 +174,37 @@ class _Bond:
     receiver_counter: int
     power_input: int | None
     to_input_unit: units.Conversion = field(default_factory=units.Conversion)
+    stream: _Stream | None = None
+
+
+@dataclass
+class _Stream:
+    """Energy-conserving coupling of a stream bond (see :meth:`Master._apply_conserving`).
+
+    ``flow`` false: the receiver's inlet temperature input ``k`` gets the correction
+    ``E_transit / (dt m_dot c_p)``, with the receiver's mass flow from its input ``mass_input``, else the
+    constant ``mass_flow`` (a parameter). ``flow`` true (the receiver draws the flow itself, as a consumer
+    does): the sender's mass-flow input ``k`` gets ``-E_transit / (dt c_p (T_s - T_ref))``, with the
+    sender's outlet temperature ``T_s`` read from ``y[temperature]``.
+    """
+
+    k: int  # the input that carries the correction
+    flow: bool
+    scale: float  # SI value (K or kg/s) -> the input's unit: factor
+    specific_heat: float  # J/(kg K)
+    low: float  # the corrected input's range, in its unit
+    high: float
+    mass_input: int | None = None
+    mass_to_si: units.Conversion = field(default_factory=units.Conversion)
+    mass_flow: float = math.nan
+    temperature: int | None = None  # flow mode: the sender's outlet temperature in y
+    temperature_to_kelvin: units.Conversion = field(default_factory=units.Conversion)
+    # flow mode: every input fed by the same flow output as the sender's (the stream's whole path),
+    # each (input, kg/s -> its unit factor, low, high), so the path's other bonds stay consistent
+    path: tuple[tuple[int, float, float, float], ...] = ()
+
+
+T_REF = 273.15  # K: the reference temperature of a stream's enthalpy flow m_dot c_p (T - T_REF)
 
 
 def loop_failure(kind: str, settings: Any, residual: float = math.nan) -> str:
@@ -412,8 +443,12 @@ class Master:
             s_port = self.components[s].energy_ports[bond.sender_port]
             r_port = self.components[r].energy_ports[bond.receiver_port]
             bonded.update({(s, bond.sender_port), (r, bond.receiver_port)})
-            power_input, conv = None, units.Conversion()
-            if self.settings.energy_conserving:
+            power_input, conv, stream = None, units.Conversion(), None
+            if self.settings.energy_conserving and bond.power_input is None and r_port.kind is PortKind.FLUID:
+                stream = self._stream(bond, r, r_port, u_position, y_index, problems)
+                if stream is None:
+                    continue
+            elif self.settings.energy_conserving:
                 name = bond.power_input
                 if name is None:
                     candidates = [
@@ -450,7 +485,9 @@ class Master:
                     continue
                 power_input = u_position[(r, name)]
                 conv = units.conversion("W", self.components[r].variables[name].unit)
-            self.bonds.append(_Bond(y_index[(s, s_port.energy)], y_index[(r, r_port.energy)], power_input, conv))
+            self.bonds.append(
+                _Bond(y_index[(s, s_port.energy)], y_index[(r, r_port.energy)], power_input, conv, stream)
+            )
         if problems:
             raise SystemFileError(problems)
         boundary = [
@@ -472,7 +509,77 @@ class Master:
             stored,
             self.settings.energy_conserving,
         )
-        self.conserving = [b for b in self.bonds if b.power_input is not None]
+        self.conserving = [b for b in self.bonds if b.power_input is not None or b.stream is not None]
+        self._streams = any(b.stream is not None for b in self.bonds)
+
+    def _stream(self, bond: Any, r: int, port: EnergyPort, u_position: Mapping[tuple[int, str], int],
+                y_index: Mapping[tuple[int, str], int], problems: list[Problem]) -> _Stream | None:
+        """How to couple a stream bond conservatively: through the receiver's inlet temperature (its
+        mass flow a connected input or a parameter), or, when the receiver draws the flow itself (its
+        mass flow an output), through the sender's mass-flow input. None (and a problem) when neither."""
+        spec = self.spec
+        comp = self.components[r]
+        s = self.names.index(bond.sender_component)
+        s_port = self.components[s].energy_ports[bond.sender_port]
+
+        def problem(text: str, variable: str | None = None) -> None:
+            problems.append(Problem(f"bond '{bond.name}': energy-conserving coupling of a stream {text}",
+                                    spec.file_text, bond.line, bond.receiver_component, variable))
+
+        def limits(var: Any) -> tuple[float, float]:
+            return (-math.inf if var.minimum is None else var.minimum,
+                    math.inf if var.maximum is None else var.maximum)
+
+        cp = port.specific_heat or s_port.specific_heat
+        if not port.temperature or not port.mass_flow or not cp:
+            problem(f"needs the receiver port '{port.name}' to name its temperature, mass flow and specific heat")
+            return None
+        try:
+            m_var = comp.variables[port.mass_flow]
+            t_var = comp.variables[port.temperature]
+            if m_var.causality is Causality.OUTPUT:  # a consumer drawing its flow: correct the sender's flow
+                if not s_port.mass_flow or (s, s_port.mass_flow) not in u_position:
+                    problem(f"whose receiver draws the flow ('{port.mass_flow}' is its output) needs the sender's "
+                            f"mass flow '{s_port.mass_flow}' as a connected input", port.mass_flow)
+                    return None
+                if not s_port.temperature or (s, s_port.temperature) not in y_index:
+                    problem(f"needs the sender's outlet temperature '{s_port.temperature}' among the outputs")
+                    return None
+                k = u_position[(s, s_port.mass_flow)]
+                path = []
+                for kk in np.flatnonzero(self.u_src == self.u_src[k]):
+                    owner, name = self.u_owner[kk]
+                    var = self.components[owner].variables[name]
+                    low, high = limits(var)
+                    path.append((int(kk), 1.0 / units.conversion(var.unit, "kg/s").factor, max(low, 0.0), high))
+                st_var = self.components[s].variables[s_port.temperature]
+                return _Stream(
+                    k, True, 1.0, float(cp), 0.0, math.inf,
+                    temperature=y_index[(s, s_port.temperature)],
+                    temperature_to_kelvin=units.conversion(st_var.unit, "K"),
+                    path=tuple(path),
+                )
+            if (r, port.temperature) not in u_position:
+                problem(f"needs the receiver's inlet temperature '{port.temperature}' connected", port.temperature)
+                return None
+            mass_to_si = units.conversion(m_var.unit, "kg/s")
+            scale = 1.0 / units.conversion(t_var.unit, "K").factor
+        except (units.UnitError, KeyError) as exc:
+            problem(f"cannot convert the ports' variables: {exc}", port.temperature)
+            return None
+        mass_input = u_position.get((r, port.mass_flow))
+        mass_flow = math.nan
+        if mass_input is None:
+            params = spec.components[self.names[r]].parameters if self.names[r] in spec.components else {}
+            value = params.get(port.mass_flow, m_var.start)
+            if m_var.causality not in (Causality.PARAMETER, Causality.INPUT) or value is None:
+                problem(f"needs the receiver's mass flow '{port.mass_flow}' as a connected input, a parameter "
+                        "or the receiver's own output", port.mass_flow)
+                return None
+            mass_flow = mass_to_si.factor * float(value) + mass_to_si.offset
+        low, high = limits(t_var)
+        return _Stream(u_position[(r, port.temperature)], False, scale, float(cp), low, high,
+                       mass_input=mass_input, mass_to_si=mass_to_si, mass_flow=mass_flow)
 
     def _dependencies(self, i: int) -> dict[str, list[str]]:
         """Output -> connected inputs it depends on directly, for component ``i``."""
@@ -705,17 +812,59 @@ class Master:
         u_prev = self._coupled(self._y_prev)
         return u + (u - u_prev) * (0.5 * h * self.u_k / self._h_prev)
 
-    def _apply_conserving(self, u: np.ndarray, h: float, only: int | None = None) -> None:
+    def _apply_conserving(self, u: np.ndarray, h: float, only: int | None = None,
+                          y_start: np.ndarray | None = None) -> None:
+        """Energy-conserving coupling of the receivers' inputs in ``u`` (of component ``only``, or all).
+
+        A power input gets everything in transit on its bond, spread over the receiver's step. A
+        stream's inlet temperature gets the sender's temperature plus the correction
+        ``E_transit / (dt m_dot c_p)``, where ``E_transit`` is what the sender had sent and the receiver
+        not received at the start of the step (``y_start``, default the current outputs): what a held
+        temperature failed to carry in one step is carried in the next, so the residual never
+        accumulates. The temperature stays within the input's range; what the range cuts off, and
+        anything over a flow of zero, stays in transit, on the books.
+        """
         if not self.conserving:
             return
         transit = self.ledger.in_transit(self.y)
+        transit_start = transit if y_start is None or not self._streams else self.ledger.in_transit(y_start)
         for b, bond in enumerate(self.bonds):
-            k = bond.power_input
-            if k is None or (only is not None and self.u_owner[k][0] != only):
+            stream = bond.stream
+            k = bond.power_input if stream is None else stream.k
+            if k is None:
+                continue
+            if stream is not None and stream.flow:
+                path = [p for p in stream.path if only is None or self.u_owner[p[0]][0] == only]
+                if not path:
+                    continue
+            elif only is not None and self.u_owner[k][0] != only:
                 continue
             dt = h * self.rate[self.u_owner[k][0]]
-            power = transit[b] / dt
-            u[k] = bond.to_input_unit.factor * power + bond.to_input_unit.offset
+            if stream is None:
+                power = transit[b] / dt
+                u[k] = bond.to_input_unit.factor * power + bond.to_input_unit.offset
+                continue
+            if stream.flow:  # the sender sends less (more) by what the receiver has not (has too much) received
+                y_now = self.y if y_start is None else y_start
+                to_k = stream.temperature_to_kelvin
+                t_s = to_k.factor * y_now[stream.temperature] + to_k.offset
+                per_kg = stream.specific_heat * (t_s - T_REF) * dt  # J per kg/s over the step
+                if not abs(per_kg) > 0.0:
+                    continue
+                delta = -transit_start[b] / per_kg  # kg/s
+                for kk, scale, low, high in path:
+                    u[kk] = min(max(u[kk] + delta * scale, low), high)
+                continue
+            else:
+                if stream.mass_input is not None:
+                    mass_flow = stream.mass_to_si.factor * u[stream.mass_input] + stream.mass_to_si.offset
+                else:
+                    mass_flow = stream.mass_flow
+                capacity = mass_flow * stream.specific_heat * dt  # J/K
+                if not capacity > 0.0:
+                    continue
+                correction = transit_start[b] / capacity * stream.scale
+            u[k] = min(max(u[k] + correction, stream.low), stream.high)
 
     def _dt(self, i: int, n: int, t: float, h: float, stop: float) -> float:
         """The step of component ``i`` at macro step ``n`` (0 when it waits this step)."""
@@ -746,7 +895,7 @@ class Master:
         if self.settings.extrapolation:
             u = self._extrapolated(u, h)
         if self.conserving:
-            self._apply_conserving(u, h)
+            self._apply_conserving(u, h, y_start=self.y)
         values = u.tolist()
         if not self._multirate:
             y, outputs = self.y, self._outputs
@@ -771,7 +920,7 @@ class Master:
 
     def _gauss_seidel(self, t: float, h: float, n: int, stop: float) -> None:
         extrapolate = self.settings.extrapolation == 1 and self._y_prev is not None
-        y_start = self.y.copy() if extrapolate else None
+        y_start = self.y.copy() if extrapolate or self._streams else None
         stepped = np.zeros(len(self.y), dtype=bool)
         for i in self._order:
             dt = self._dt(i, n, t, h, stop)
@@ -785,7 +934,7 @@ class Master:
                     stale = ~stepped[self.u_src[sl]]
                     ext = self._extrapolated(self._coupled(y_start), h)
                     u[sl] = np.where(stale, ext[sl], u[sl])
-                self._apply_conserving(u, h, only=i)
+                self._apply_conserving(u, h, only=i, y_start=y_start)
                 self._set(i, u[sl].tolist(), t)
             self._step(i, t, dt)
             self._read_stepped(i, n, t, h, stop)
