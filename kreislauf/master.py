@@ -207,6 +207,11 @@ class _Stream:
 T_REF = 273.15  # K: the reference temperature of a stream's enthalpy flow m_dot c_p (T - T_REF)
 
 
+def loop_left_range(error: Exception) -> str:
+    """The message of a loop whose iterate (or solution) left an input's range, for both stepping paths."""
+    return f"no solution within the inputs' ranges: an iterate left one ({error})"
+
+
 def loop_failure(kind: str, settings: Any, residual: float = math.nan) -> str:
     """The message of a failed algebraic loop: ``nonfinite``, ``singular`` or ``diverged`` (with the
     last residual), the same for the Python and the native stepping path."""
@@ -762,7 +767,10 @@ class Master:
 
     def _solve_loop(self, loop: _Loop, t: float) -> None:
         # no snapshot of the loop's components: a failed loop ends the run, nothing returns to it
-        self._iterate(lambda x: self._loop_map(loop, x, t), self._coupled(self.y)[loop.inputs], loop.variables, t)
+        try:
+            self._iterate(lambda x: self._loop_map(loop, x, t), self._coupled(self.y)[loop.inputs], loop.variables, t)
+        except InputRangeError as exc:
+            raise AlgebraicLoopError(loop.variables, loop_left_range(exc), t) from exc
 
     def _iterate(
         self, fmap: Callable[[np.ndarray], np.ndarray], x: np.ndarray, variables: Sequence[str], t: float

@@ -445,7 +445,16 @@ class NativeStepper:
 
     def _raise(self) -> None:
         """Raise what the Python path raises for the failure C reported."""
-        from kreislauf.master import AlgebraicLoopError, CosimError, StepError, _Discarded, _Loop, loop_failure
+        from kreislauf.master import (
+            AlgebraicLoopError,
+            CosimError,
+            InputRangeError,
+            StepError,
+            _Discarded,
+            _Loop,
+            loop_failure,
+            loop_left_range,
+        )
 
         m, e = self.master, self.plan.error
         i, t = e.component, e.time
@@ -455,6 +464,12 @@ class NativeStepper:
             if isinstance(failure, _Discarded):
                 raise failure.error from None
             raise failure
+        if e.code in (ERR_RANGE, ERR_VALUE) and e.loop >= 0:  # an iterate of a loop left an input's range
+            loop = [op for op in m._plan if isinstance(op, _Loop)][e.loop]
+            try:
+                m._set(i, self.error_values[: e.count].tolist(), t)
+            except InputRangeError as exc:
+                raise AlgebraicLoopError(loop.variables, loop_left_range(exc), t) from exc
         if e.code in (ERR_RANGE, ERR_VALUE, ERR_SET):
             m._set(i, self.error_values[: e.count].tolist(), t)
             raise StepError(name, f"the native path stopped at an input it could not set (status {e.status})", time=t)

@@ -403,6 +403,7 @@ static int resolve(kl_plan *p, double t) {
     for (int32_t o = 0; o < p->n_ops; o++) {
         int32_t op = p->ops[o];
         int rc = op >= 0 ? refresh(p, op, t) : solve_loop(p, -op - 1, t);
+        if (op < 0 && (rc == KL_ERR_RANGE || rc == KL_ERR_VALUE)) p->error.loop = -op - 1; /* named as the loop's */
         if (rc != KL_OK) return rc;
     }
     return KL_OK;

@@ -306,11 +306,25 @@ def test_a_loop_that_stops_converging_fails_both_paths_alike(tmp_path, probes, a
 def test_a_loop_solution_leaving_an_input_range_fails_both_paths_alike(tmp_path, probes):
     # with Newton the loop is solved until its solution y_b = (3 − 1e-4 t·... ) leaves a.u's range
     path = probe_system(tmp_path, probes, "gain_rate = 1e-4, offset = 1.0", "gain = 1.0, offset = 2.0", loop=True)
-    error, rows = fail_both(path, tmp_path, InputRangeError)
-    assert (error.component, error.variable) == ("a", "u")
+    error, rows = fail_both(path, tmp_path, AlgebraicLoopError)
+    assert sorted(error.variables) == ["a.u", "a.y", "b.u", "b.y"]
+    assert isinstance(error.__cause__, InputRangeError)
+    assert (error.__cause__.component, error.__cause__.variable) == ("a", "u")
+    assert "no solution within the inputs' ranges" in str(error) and "component 'a', variable 'u'" in str(error)
     t = rows["time"]
     np.testing.assert_allclose(rows["b.y"], (1 + 2e-4 * t) / (1 - 1e-4 * t) + 2.0, rtol=1e-8)
     assert np.all(np.abs(rows["b.y"]) <= 1000.0)
+
+
+def test_a_loop_without_solution_is_named_by_newton_on_both_paths(tmp_path, probes):
+    # a.y = a.u + 1, b.y = b.u + 2 in a loop: x = x + 3 has no solution. The finite-difference Jacobian
+    # is only nearly singular, so Newton's first step is huge and leaves a.u's range: that is reported as
+    # the loop's failure, naming its variables, with the range error as the cause; no row is written.
+    path = probe_system(tmp_path, probes, "gain = 1.0, offset = 1.0", "gain = 1.0, offset = 2.0", loop=True)
+    error, rows = fail_both(path, tmp_path, AlgebraicLoopError)
+    assert sorted(error.variables) == ["a.u", "a.y", "b.u", "b.y"] and error.time == 0.0
+    assert isinstance(error.__cause__, InputRangeError) and error.__cause__.variable == "u"
+    assert len(rows["time"]) == 0
 
 
 @pytest.mark.parametrize("versions", [(2, 3), (3, 2)])
