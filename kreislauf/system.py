@@ -55,6 +55,7 @@ ALGORITHMS = ("jacobi", "gauss-seidel", "iterative")
 LOOP_SOLVERS = ("newton", "fixed-point")
 OVERRUN_POLICIES = ("catch_up", "skip", "abort")
 NATIVE_MODES = ("auto", "on", "off")
+_CHOICES = {"algorithm": ALGORITHMS, "loop_solver": LOOP_SOLVERS, "native": NATIVE_MODES, "overrun": OVERRUN_POLICIES}
 
 
 class DurationError(ValueError):
@@ -388,35 +389,19 @@ def _parse_master(master: Any, settings: MasterSettings, source: _Source, proble
                 setattr(settings, key, parse_duration(value, f"[master] {key}"))
             except DurationError as exc:
                 problem(str(exc), line)
-        elif key == "algorithm":
-            if value not in ALGORITHMS:
+        elif key in _CHOICES:
+            choices = _CHOICES[key]
+            if value not in choices:
                 problem(
-                    f"[master] algorithm '{value}' is not one of {', '.join(ALGORITHMS)}"
-                    f"{_hint(str(value), ALGORITHMS)}",
-                    line,
+                    f"[master] {key} '{value}' is not one of {', '.join(choices)}{_hint(str(value), choices)}", line
                 )
             else:
-                settings.algorithm = value
-        elif key == "loop_solver":
-            if value not in LOOP_SOLVERS:
-                problem(f"[master] loop_solver '{value}' is not one of {', '.join(LOOP_SOLVERS)}", line)
-            else:
-                settings.loop_solver = value
+                setattr(settings, key, value)
         elif key == "extrapolation":
             if value not in (0, 1) or isinstance(value, bool):
                 problem(f"[master] extrapolation is the order of input extrapolation: 0 or 1, not {value!r}", line)
             else:
                 settings.extrapolation = int(value)
-        elif key == "native":
-            if value not in NATIVE_MODES:
-                problem(f"[master] native '{value}' is not one of {', '.join(NATIVE_MODES)}", line)
-            else:
-                settings.native = value
-        elif key == "overrun":
-            if value not in OVERRUN_POLICIES:
-                problem(f"[master] overrun '{value}' is not one of {', '.join(OVERRUN_POLICIES)}", line)
-            else:
-                settings.overrun = value
         elif key == "spin":
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
                 problem(f"[master] spin must be a number of seconds >= 0, not {value!r}", line)
