@@ -96,7 +96,7 @@ class Problem:
         return f"{where}: {subject}: {self.message}" if subject else f"{where}: {self.message}"
 
 
-_DURATION_UNITS = {"ms": 1e-3, "s": 1.0, "min": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+_DURATION_UNITS = {"ms": 1e-3, "s": 1.0, "min": units.MINUTE, "h": units.HOUR, "d": units.DAY, "w": 7 * units.DAY}
 _DURATION_RE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([a-z]*)\s*$")
 
 

@@ -53,12 +53,12 @@ from kreislauf.component import (
     Variability,
     Variable,
 )
-from kreislauf.units import UnitError, base_unit, conversion
+from kreislauf.units import DAY, HOUR, MINUTE, UnitError, base_unit, conversion
 
 __all__ = ["TimeSeries", "TimeSeriesError"]
 
 T_REF = 273.15
-TIME_UNITS = {"s": 1.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
+TIME_UNITS = {"s": 1.0, "min": MINUTE, "h": HOUR, "d": DAY}
 
 
 class TimeSeriesError(ValueError):
@@ -169,6 +169,8 @@ class TimeSeries:
         }
         self.energy_ports: dict[str, EnergyPort] = {}
         self._ports: list[tuple[int, int, int]] = []  # (mass flow column, temperature column, energy slot)
+        # port name -> (slot of its stream, sign): a fluid port books the stream, its twin the opposite
+        self._port_slot: dict[str, tuple[int, float]] = {}
         for port, cols in (fluid_ports or {}).items():
             try:
                 mcol, tcol = self._columns.index(cols["mass_flow"]), self._columns.index(cols["temperature"])
@@ -196,17 +198,14 @@ class TimeSeries:
             self.variables[f"{twin}_energy"] = Variable(
                 f"{twin}_energy", Causality.OUTPUT, unit="J",
                 description=f"energy entering from outside the system for the stream at {port}")
-            self._ports.append((mcol, tcol, len(self._ports)))
+            slot = len(self._ports)
+            self._port_slot[port], self._port_slot[twin] = (slot, 1.0), (slot, -1.0)
+            self._ports.append((mcol, tcol, slot))
         self.stored_energy = None
         self.cp = specific_heat
         self.output_dependencies: dict[str, list[str]] = {n: [] for n in self.variables}
         self._time = 0.0
         self._energy = np.zeros(len(self._ports))
-        # port name -> (slot of its stream, sign): a fluid port books the stream, its twin the opposite
-        self._port_slot: dict[str, tuple[int, float]] = {}
-        for slot, port in enumerate(fluid_ports or {}):
-            self._port_slot[port] = (slot, 1.0)
-            self._port_slot[f"{port}_boundary"] = (slot, -1.0)
 
     # ------------------------------------------------------------------ sampling
     def _local_time(self, t: float) -> float:

@@ -7,34 +7,5 @@
 
 from __future__ import annotations
 
-from kreislauf.models.units import (
-    BASE_UNITS,
-    DAY,
-    HOUR,
-    MINUTE,
-    UNITS,
-    YEAR,
-    Conversion,
-    UnitError,
-    UnknownUnitError,
-    base_unit,
-    conversion,
-    dimension,
-    is_known,
-)
-
-__all__ = [
-    "BASE_UNITS",
-    "DAY",
-    "HOUR",
-    "MINUTE",
-    "UNITS",
-    "YEAR",
-    "Conversion",
-    "UnitError",
-    "UnknownUnitError",
-    "base_unit",
-    "conversion",
-    "dimension",
-    "is_known",
-]
+from kreislauf.models.units import *  # noqa: F403  (the one table, re-exported)
+from kreislauf.models.units import __all__  # noqa: F401

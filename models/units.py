@@ -73,8 +73,6 @@ class Conversion:
         return Conversion(self.factor * factor, self.offset * factor + offset)
 
 
-_HOUR = HOUR
-_DAY = DAY
 
 # unit -> (base unit, factor, offset); the base units are SI
 UNITS: dict[str, tuple[str, float, float]] = {
@@ -96,26 +94,26 @@ UNITS: dict[str, tuple[str, float, float]] = {
     "kJ": ("J", 1e3, 0.0),
     "MJ": ("J", 1e6, 0.0),
     "GJ": ("J", 1e9, 0.0),
-    "Wh": ("J", _HOUR, 0.0),
-    "kWh": ("J", 1e3 * _HOUR, 0.0),
-    "MWh": ("J", 1e6 * _HOUR, 0.0),
-    "GWh": ("J", 1e9 * _HOUR, 0.0),
+    "Wh": ("J", HOUR, 0.0),
+    "kWh": ("J", 1e3 * HOUR, 0.0),
+    "MWh": ("J", 1e6 * HOUR, 0.0),
+    "GWh": ("J", 1e9 * HOUR, 0.0),
     # mass, mass flow
     "kg": ("kg", 1.0, 0.0),
     "g": ("kg", 1e-3, 0.0),
     "t": ("kg", 1e3, 0.0),
     "kg/s": ("kg/s", 1.0, 0.0),
-    "kg/h": ("kg/s", 1.0 / _HOUR, 0.0),
-    "t/h": ("kg/s", 1e3 / _HOUR, 0.0),
-    "t/d": ("kg/s", 1e3 / _DAY, 0.0),
+    "kg/h": ("kg/s", 1.0 / HOUR, 0.0),
+    "t/h": ("kg/s", 1e3 / HOUR, 0.0),
+    "t/d": ("kg/s", 1e3 / DAY, 0.0),
     # volume, volume flow
     "m3": ("m3", 1.0, 0.0),
     "l": ("m3", 1e-3, 0.0),
     "m3/s": ("m3/s", 1.0, 0.0),
-    "m3/h": ("m3/s", 1.0 / _HOUR, 0.0),
-    "m3/d": ("m3/s", 1.0 / _DAY, 0.0),
+    "m3/h": ("m3/s", 1.0 / HOUR, 0.0),
+    "m3/d": ("m3/s", 1.0 / DAY, 0.0),
     "l/s": ("m3/s", 1e-3, 0.0),
-    "l/min": ("m3/s", 1e-3 / 60.0, 0.0),
+    "l/min": ("m3/s", 1e-3 / MINUTE, 0.0),
     # pressure
     "Pa": ("Pa", 1.0, 0.0),
     "hPa": ("Pa", 1e2, 0.0),
@@ -125,9 +123,9 @@ UNITS: dict[str, tuple[str, float, float]] = {
     "mbar": ("Pa", 1e2, 0.0),
     # time
     "s": ("s", 1.0, 0.0),
-    "min": ("s", 60.0, 0.0),
-    "h": ("s", _HOUR, 0.0),
-    "d": ("s", _DAY, 0.0),
+    "min": ("s", MINUTE, 0.0),
+    "h": ("s", HOUR, 0.0),
+    "d": ("s", DAY, 0.0),
     # geometry
     "m": ("m", 1.0, 0.0),
     "mm": ("m", 1e-3, 0.0),
