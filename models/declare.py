@@ -151,16 +151,7 @@ class Table2D:
     x_axis: tuple[float, ...]
     y_axis: tuple[float, ...]
     values: tuple[tuple[float, ...], ...]
-    digest: str
     functions: dict[str, type]
-
-    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The axes and the values as float arrays (``values`` of shape ``(len(x), len(y))``)."""
-        return np.array(self.x_axis), np.array(self.y_axis), np.array(self.values)
-
-    def __call__(self, x: Any, y: Any, output: str = "value") -> np.ndarray:
-        """Evaluate the lookup (or a derivative, see :data:`TABLE_OUTPUTS`) with numpy."""
-        return table2d_lookup(*self.arrays(), x, y, output)
 
 
 def table2d_lookup(
@@ -238,7 +229,6 @@ def _table_functions(
             "_eval_is_real": lambda self: True,
             "_imp_": staticmethod(implementation),
             "kl_table": table_name,
-            "kl_output": output,
         })
 
     for output in TABLE_OUTPUTS:
@@ -479,7 +469,7 @@ class Model:
                         self.name, f"table: value {v} at x = {axes[0][i]:g}, y = {axes[1][j]:g} is not finite", name)
         digest = hashlib.sha256(repr((axes, grid)).encode()).hexdigest()[:8]
         arrays = (np.array(axes[0]), np.array(axes[1]), np.array(grid))
-        table = Table2D(name, axes[0], axes[1], grid, digest, _table_functions(name, digest, arrays))
+        table = Table2D(name, axes[0], axes[1], grid, _table_functions(name, digest, arrays))
         self.tables[name] = table
         return self.lookup(name, x, y)
 
