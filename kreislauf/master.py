@@ -192,16 +192,14 @@ class _Stream:
     flow: bool
     scale: float  # SI value (K or kg/s) -> the input's unit: factor
     specific_heat: float  # J/(kg K)
-    low: float  # the corrected input's range, in its unit
-    high: float
     mass_input: int | None = None
     mass_to_si: units.Conversion = field(default_factory=units.Conversion)
     mass_flow: float = math.nan
     temperature: int | None = None  # flow mode: the sender's outlet temperature in y
     temperature_to_kelvin: units.Conversion = field(default_factory=units.Conversion)
     # flow mode: every input fed by the same flow output as the sender's (the stream's whole path),
-    # each (input, kg/s -> its unit factor, low, high), so the path's other bonds stay consistent
-    path: tuple[tuple[int, float, float, float], ...] = ()
+    # each (input, kg/s -> its unit factor), so the path's other bonds stay consistent
+    path: tuple[tuple[int, float], ...] = ()
 
 
 T_REF = 273.15  # K: the reference temperature of a stream's enthalpy flow m_dot c_p (T - T_REF)
@@ -402,6 +400,7 @@ class Master:
         self.u_factor = np.asarray(factor, dtype=float)
         self.u_offset = np.asarray(offset, dtype=float)
         self.u_identity = bool(np.all(self.u_factor == 1.0) and np.all(self.u_offset == 0.0))
+        self.u_low, self.u_high = np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)  # declared ranges
         self._bounds = [
             [
                 (k - sl.start, lo[k], hi[k])
@@ -531,10 +530,6 @@ class Master:
             problems.append(Problem(f"bond '{bond.name}': energy-conserving coupling of a stream {text}",
                                     spec.file_text, bond.line, bond.receiver_component, variable))
 
-        def limits(var: Any) -> tuple[float, float]:
-            return (-math.inf if var.minimum is None else var.minimum,
-                    math.inf if var.maximum is None else var.maximum)
-
         cp = port.specific_heat or s_port.specific_heat
         if not port.temperature or not port.mass_flow or not cp:
             problem(f"needs the receiver port '{port.name}' to name its temperature, mass flow and specific heat")
@@ -555,11 +550,10 @@ class Master:
                 for kk in np.flatnonzero(self.u_src == self.u_src[k]):
                     owner, name = self.u_owner[kk]
                     var = self.components[owner].variables[name]
-                    low, high = limits(var)
-                    path.append((int(kk), 1.0 / units.conversion(var.unit, "kg/s").factor, max(low, 0.0), high))
+                    path.append((int(kk), 1.0 / units.conversion(var.unit, "kg/s").factor))
                 st_var = self.components[s].variables[s_port.temperature]
                 return _Stream(
-                    k, True, 1.0, float(cp), 0.0, math.inf,
+                    k, True, 1.0, float(cp),
                     temperature=y_index[(s, s_port.temperature)],
                     temperature_to_kelvin=units.conversion(st_var.unit, "K"),
                     path=tuple(path),
@@ -582,8 +576,7 @@ class Master:
                         "or the receiver's own output", port.mass_flow)
                 return None
             mass_flow = mass_to_si.factor * float(value) + mass_to_si.offset
-        low, high = limits(t_var)
-        return _Stream(u_position[(r, port.temperature)], False, scale, float(cp), low, high,
+        return _Stream(u_position[(r, port.temperature)], False, scale, float(cp),
                        mass_input=mass_input, mass_to_si=mass_to_si, mass_flow=mass_flow)
 
     def _dependencies(self, i: int) -> dict[str, list[str]]:
@@ -821,21 +814,21 @@ class Master:
         return u + (u - u_prev) * (0.5 * h * self.u_k / self._h_prev)
 
     def _apply_conserving(self, u: np.ndarray, h: float, only: int | None = None,
-                          y_start: np.ndarray | None = None) -> None:
+                          start: tuple[np.ndarray, np.ndarray] | None = None) -> None:
         """Energy-conserving coupling of the receivers' inputs in ``u`` (of component ``only``, or all).
 
         A power input gets everything in transit on its bond, spread over the receiver's step. A
         stream's inlet temperature gets the sender's temperature plus the correction
         ``E_transit / (dt m_dot c_p)``, where ``E_transit`` is what the sender had sent and the receiver
-        not received at the start of the step (``y_start``, default the current outputs): what a held
-        temperature failed to carry in one step is carried in the next, so the residual never
-        accumulates. The temperature stays within the input's range; what the range cuts off, and
-        anything over a flow of zero, stays in transit, on the books.
+        not received at the start of the step (``start``: the outputs then and the ledger's transit
+        then; default the current ones): what a held temperature failed to carry in one step is carried
+        in the next, so the residual never accumulates. The temperature stays within the input's range;
+        what the range cuts off, and anything over a flow of zero, stays in transit, on the books.
         """
         if not self.conserving:
             return
         transit = self.ledger.in_transit(self.y)
-        transit_start = transit if y_start is None or not self._streams else self.ledger.in_transit(y_start)
+        y_start, transit_start = (self.y, transit) if start is None else start
         for b, bond in enumerate(self.bonds):
             stream = bond.stream
             k = bond.power_input if stream is None else stream.k
@@ -851,28 +844,24 @@ class Master:
             if stream is None:
                 power = transit[b] / dt
                 u[k] = bond.to_input_unit.factor * power + bond.to_input_unit.offset
-                continue
-            if stream.flow:  # the sender sends less (more) by what the receiver has not (has too much) received
-                y_now = self.y if y_start is None else y_start
+            elif stream.flow:  # the sender sends less (more) by what the receiver has not (has too much) received
                 to_k = stream.temperature_to_kelvin
-                t_s = to_k.factor * y_now[stream.temperature] + to_k.offset
+                t_s = to_k.factor * y_start[stream.temperature] + to_k.offset
                 per_kg = stream.specific_heat * (t_s - T_REF) * dt  # J per kg/s over the step
                 if not abs(per_kg) > 0.0:
                     continue
                 delta = -transit_start[b] / per_kg  # kg/s
-                for kk, scale, low, high in path:
-                    u[kk] = min(max(u[kk] + delta * scale, low), high)
-                continue
+                for kk, scale in path:
+                    u[kk] = min(max(u[kk] + delta * scale, self.u_low[kk], 0.0), self.u_high[kk])
             else:
                 if stream.mass_input is not None:
                     mass_flow = stream.mass_to_si.factor * u[stream.mass_input] + stream.mass_to_si.offset
                 else:
                     mass_flow = stream.mass_flow
                 capacity = mass_flow * stream.specific_heat * dt  # J/K
-                if not capacity > 0.0:
-                    continue
-                correction = transit_start[b] / capacity * stream.scale
-            u[k] = min(max(u[k] + correction, stream.low), stream.high)
+                if capacity > 0.0:
+                    correction = transit_start[b] / capacity * stream.scale
+                    u[k] = min(max(u[k] + correction, self.u_low[k]), self.u_high[k])
 
     def _dt(self, i: int, n: int, t: float, h: float, stop: float) -> float:
         """The step of component ``i`` at macro step ``n`` (0 when it waits this step)."""
@@ -903,7 +892,7 @@ class Master:
         if self.settings.extrapolation:
             u = self._extrapolated(u, h)
         if self.conserving:
-            self._apply_conserving(u, h, y_start=self.y)
+            self._apply_conserving(u, h)
         values = u.tolist()
         if not self._multirate:
             y, outputs = self.y, self._outputs
@@ -929,6 +918,8 @@ class Master:
     def _gauss_seidel(self, t: float, h: float, n: int, stop: float) -> None:
         extrapolate = self.settings.extrapolation == 1 and self._y_prev is not None
         y_start = self.y.copy() if extrapolate or self._streams else None
+        # the streams' books at the start of the step, the same for every receiver stepped in it
+        start = (y_start, self.ledger.in_transit(y_start)) if self._streams else None
         stepped = np.zeros(len(self.y), dtype=bool)
         for i in self._order:
             dt = self._dt(i, n, t, h, stop)
@@ -942,7 +933,7 @@ class Master:
                     stale = ~stepped[self.u_src[sl]]
                     ext = self._extrapolated(self._coupled(y_start), h)
                     u[sl] = np.where(stale, ext[sl], u[sl])
-                self._apply_conserving(u, h, only=i, y_start=y_start)
+                self._apply_conserving(u, h, only=i, start=start)
                 self._set(i, u[sl].tolist(), t)
             self._step(i, t, dt)
             self._read_stepped(i, n, t, h, stop)

@@ -257,7 +257,7 @@ class NativeStepper:
         for i, comp in enumerate(m.components):
             comps[i] = self._source(i) if i in self.source_rows else self._component(i, comp)
         self.comps = comps
-        loops = [op for op in m._plan if isinstance(op, MasterLoop)]
+        self.loops = loops = [op for op in m._plan if isinstance(op, MasterLoop)]
         ops, k = [], 0
         for op in m._plan:
             if isinstance(op, MasterLoop):
@@ -451,7 +451,6 @@ class NativeStepper:
             InputRangeError,
             StepError,
             _Discarded,
-            _Loop,
             loop_failure,
             loop_left_range,
         )
@@ -464,14 +463,14 @@ class NativeStepper:
             if isinstance(failure, _Discarded):
                 raise failure.error from None
             raise failure
-        if e.code in (ERR_RANGE, ERR_VALUE) and e.loop >= 0:  # an iterate of a loop left an input's range
-            loop = [op for op in m._plan if isinstance(op, _Loop)][e.loop]
+        if e.code in (ERR_RANGE, ERR_VALUE, ERR_SET):
             try:
                 m._set(i, self.error_values[: e.count].tolist(), t)
             except InputRangeError as exc:
-                raise AlgebraicLoopError(loop.variables, loop_left_range(exc), t) from exc
-        if e.code in (ERR_RANGE, ERR_VALUE, ERR_SET):
-            m._set(i, self.error_values[: e.count].tolist(), t)
+                if e.loop < 0:
+                    raise
+                # an iterate of a loop left an input's range (C names the loop only for RANGE/VALUE)
+                raise AlgebraicLoopError(self.loops[e.loop].variables, loop_left_range(exc), t) from exc
             raise StepError(name, f"the native path stopped at an input it could not set (status {e.status})", time=t)
         if e.code == ERR_GET:
             m._outputs(i)
@@ -487,7 +486,7 @@ class NativeStepper:
         if e.code == ERR_NONFINITE:
             m._check_finite(t)
             raise CosimError(f"the native path reported a non-finite output at t = {t:g} s")
-        loop = [op for op in m._plan if isinstance(op, _Loop)][e.loop]
+        loop = self.loops[e.loop]
         kind = {ERR_LOOP_NONFINITE: "nonfinite", ERR_LOOP_SINGULAR: "singular", ERR_LOOP_DIVERGED: "diverged"}
         raise AlgebraicLoopError(loop.variables, loop_failure(kind[e.code], m.settings, e.residual), t)
 
