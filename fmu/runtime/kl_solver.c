@@ -357,8 +357,7 @@ int kl_solver_integrate(kl_instance *instance, const kl_solver_settings *setting
                 statistics->jacobian_calls += 1.0;
                 check_jacobian(instance, t);
                 state->jacobian_uses = KL_JACOBIAN_REUSE;
-                w->partition_valid = 0;
-                w->lu_step = 0.0;
+                kl_solver_forget(w);
             }
             if (!w->partition_valid) {
                 partition(w, state->jac);
