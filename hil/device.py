@@ -400,7 +400,7 @@ class ModbusDevice:
         """Queue inputs for the next exchange; each must be an input and within its point's range."""
         self._check_inputs(values)
         self._pending.update(values)
-        if not self._dirty:
+        if self._feedthrough and not self._dirty:  # only a device with feedthrough refreshes
             sent = self._sent
             self._dirty = any(sent.get(k) != v for k, v in values.items())
         if self._shadow:
@@ -524,22 +524,10 @@ class ModbusDevice:
             if fault.reconnect:
                 self._disconnect()
             self._dirty = False  # the next step writes every input again
-            message = str(fault)
-            if self.policy is FaultPolicy.FALLBACK:
-                self.fallen_back = True
-                self._record(t, fault.point, fault.kind, message, f"fallback to '{self.fallback.name}'")
-                return
-            if self.policy is FaultPolicy.HOLD:
-                if self._fault_since is None:
-                    self._fault_since = t
-                held = t - self._fault_since
-                if held <= self.hold_time and self._have_values:
-                    self._record(
-                        t, fault.point, fault.kind, message, f"hold last values ({held:g} s of {self.hold_time:g} s)"
-                    )
-                    return
-            self._record(t, fault.point, fault.kind, message, "stop")
-            raise ComponentError(self.name, f"{fault.kind.value}: {message}", fault.point, t) from None
+            outcome = self._on_fault(t, 0.0, fault, None)  # the policy as in a step, over no time
+            if outcome is not None and not outcome.ok:
+                raise ComponentError(self.name, f"{fault.kind.value}: {fault}", fault.point, t) from None
+            return
         self._last_exchange = self._clock()
         self.refreshes += 1
         if self._fault_since is not None:
@@ -694,10 +682,11 @@ class ModbusDevice:
             else:
                 self._call(what, span.points, client.write_registers, span.address, values)
         self._written_words.update(words)
-        pending = self._pending
-        for point in points:
-            if point.variable is not None:
-                self._sent[point.variable] = pending[point.variable]
+        if self._feedthrough:
+            pending = self._pending
+            for point in points:
+                if point.variable is not None:
+                    self._sent[point.variable] = pending[point.variable]
         if only is None:
             self._dirty = False
 
