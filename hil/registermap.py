@@ -218,10 +218,13 @@ class RegisterMap:
         return tuple(p for p in self.points.values() if p.variable == variable)
 
     def bind(self, variables: Mapping[str, Variable], component: str) -> None:
-        """Check the map against a component's variables; raises the first of :meth:`binding_problems`."""
+        """Check the map against a component's variables; raises the first of :meth:`binding_problems`,
+        with all of them in its ``problems`` attribute (so a caller can list every one)."""
         problems = self.binding_problems(variables, component)
         if problems:
-            raise problems[0]
+            error = problems[0]
+            error.problems = problems
+            raise error
 
     def binding_problems(self, variables: Mapping[str, Variable], component: str) -> list[RegisterMapError]:
         """Every mismatch between the map and a component's variables, each naming its point.

@@ -20,7 +20,7 @@ import os
 import re
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -964,35 +964,23 @@ def make_component(spec: ComponentSpec, cache_dir: Path | None = None) -> Compon
     raise SystemFileError([_with(where, f"components of kind '{spec.kind}' cannot be built")])
 
 
+def interface_spec(spec: ComponentSpec) -> ComponentSpec:
+    """The component a device entry stands in for (its ``model``/``fmu``/``python``), as its own spec."""
+    return replace(spec, kind=spec.interface_kind, interface_kind=None, options={})
+
+
 def _device_with_interface(spec: ComponentSpec, cache_dir: Path | None) -> Component:
     """The device of an entry that keeps its ``model``/``fmu``/``python``: that component is the
     device's interface and fallback. Every point of the map that does not fit the interface is a
     :class:`Problem` naming the component and the point."""
-    from kreislauf.hil import RegisterMapError, device_from_options, load_register_map
+    from kreislauf.hil import RegisterMapError, device_from_options
 
-    interface = make_component(
-        ComponentSpec(
-            spec.name,
-            spec.interface_kind,
-            spec.source,
-            fmi_version=spec.fmi_version,
-            arguments=dict(spec.arguments),
-            base_dir=spec.base_dir,
-            line=spec.line,
-        ),
-        cache_dir,
-    )
+    interface = make_component(interface_spec(spec), cache_dir)
     try:
         return device_from_options(spec.name, dict(spec.options), spec.base_dir, interface=interface)
     except RegisterMapError as exc:
         interface.close()
-        found = [exc]
-        map_path = Path(str(spec.options["map"]))
-        try:  # when the map itself is sound, list every point that does not fit the interface
-            register_map = load_register_map(map_path if map_path.is_absolute() else spec.base_dir / map_path)
-            found = register_map.binding_problems(interface.variables, spec.name) or found
-        except RegisterMapError:
-            pass
+        found = getattr(exc, "problems", None) or [exc]  # a map that does not fit: every misfit point
         where = f"the interface ({spec.interface_kind} '{spec.source}')"
         raise SystemFileError(
             [Problem(f"device map does not fit {where}: {p}", None, spec.line, spec.name) for p in found]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import importlib
 import signal
 import sys
@@ -113,7 +112,7 @@ def system_component(spec: str) -> tuple[Component, dict[str, float]] | None:
     file_part, _, name = spec.rpartition(":")
     if not file_part.endswith(".toml"):
         return None
-    from kreislauf.system import SystemFileError, load_system_file, make_component
+    from kreislauf.system import SystemFileError, interface_spec, load_system_file, make_component
 
     if not Path(file_part).is_file():
         raise CommandError(f"component '{spec}': no such system file '{file_part}'")
@@ -131,7 +130,7 @@ def system_component(spec: str) -> tuple[Component, dict[str, float]] | None:
         raise CommandError(
             f"component '{spec}': the entry is a device without a model, fmu or python to serve in its place"
         )
-    served = dataclasses.replace(entry, kind=entry.interface_kind or entry.kind, interface_kind=None, options={})
+    served = interface_spec(entry) if entry.interface_kind else entry
     try:
         component = make_component(served)
     except SystemFileError as exc:
