@@ -38,8 +38,9 @@ import math
 import struct
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -332,14 +333,8 @@ class DeviceServer:
 
     def _step(self, dt: float) -> None:
         """Inputs from the image -> component -> outputs into the image. Raises ComponentError."""
-        inputs = self._image_inputs()
-        try:
-            self.component.set_inputs(inputs)
-            outcome = self.component.do_step(self.time, dt)
-        except ComponentError:
-            raise
-        except Exception as exc:  # any failure of the served component is a device failure, not a crash
-            raise ComponentError(self.component.name, f"{type(exc).__name__}: {exc}", time=self.time) from exc
+        self._guarded(self.component.set_inputs, self._image_inputs())
+        outcome = self._guarded(self.component.do_step, self.time, dt)
         if not outcome.ok:
             raise ComponentError(
                 self.component.name,
@@ -356,14 +351,19 @@ class DeviceServer:
         In lock step this answers the first read after an input write without the trigger, as an FMU
         re-evaluates its outputs when inputs are set at a communication point. Raises ComponentError.
         """
-        try:
-            self.component.set_inputs(self._image_inputs())
-        except ComponentError:
-            raise
-        except Exception as exc:  # as in _step: a failing component is a device failure
-            raise ComponentError(self.component.name, f"{type(exc).__name__}: {exc}", time=self.time) from exc
+        self._guarded(self.component.set_inputs, self._image_inputs())
         self.stats.refreshes += 1
         self._publish()
+
+    def _guarded(self, call: Callable[..., Any], *args: Any) -> Any:
+        """``call(*args)`` on the served component: any failure of it is a device failure (ComponentError
+        naming the component), never a crash of the server."""
+        try:
+            return call(*args)
+        except ComponentError:
+            raise
+        except Exception as exc:
+            raise ComponentError(self.component.name, f"{type(exc).__name__}: {exc}", time=self.time) from exc
 
     def _image_inputs(self) -> dict[str, float]:
         """The inputs clients have written, as the component takes them (integers rounded)."""
