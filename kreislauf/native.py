@@ -105,9 +105,9 @@ class _Error(ctypes.Structure):
 class _Plan(ctypes.Structure):
     _fields_ = [("n_components", ctypes.c_int32), ("algorithm", ctypes.c_int32), ("n_u", ctypes.c_int32),
                 ("n_y", ctypes.c_int32), ("u_identity", ctypes.c_int32), ("n_ops", ctypes.c_int32),
-                ("n_loops", ctypes.c_int32), ("n_record", ctypes.c_int32), ("loop_solver", ctypes.c_int32),
+                ("n_record", ctypes.c_int32), ("loop_solver", ctypes.c_int32),
                 ("max_iterations", ctypes.c_int32), ("profile", ctypes.c_int32),
-                ("max_loop_inputs", ctypes.c_int32), ("loop_tolerance", ctypes.c_double),
+                ("loop_tolerance", ctypes.c_double),
                 ("start", ctypes.c_double), ("stop", ctypes.c_double), ("step", ctypes.c_double),
                 ("components", ctypes.POINTER(_Component)), ("order", _i32p), ("u_src", _i32p),
                 ("u_factor", _f64p), ("u_offset", _f64p), ("y", _f64p), ("u", _f64p), ("work", _f64p),
@@ -287,9 +287,9 @@ class NativeStepper:
         s = m.settings
         self.plan = _Plan(
             n_components=n, algorithm=0 if s.algorithm == "jacobi" else 1, n_u=len(m.u_owner), n_y=len(m.y),
-            u_identity=int(m.u_identity), n_ops=len(ops), n_loops=len(loops), n_record=len(self.record),
+            u_identity=int(m.u_identity), n_ops=len(ops), n_record=len(self.record),
             loop_solver=0 if s.loop_solver == "newton" else 1, max_iterations=s.max_iterations,
-            profile=int(profile), max_loop_inputs=n_max, loop_tolerance=s.loop_tolerance, start=s.start,
+            profile=int(profile), loop_tolerance=s.loop_tolerance, start=s.start,
             stop=s.stop, step=s.step, components=comps, order=arrays[0], u_src=arrays[1], u_factor=arrays[2],
             u_offset=arrays[3], y=m.y.ctypes.data_as(_f64p), u=self.u.ctypes.data_as(_f64p),
             work=self.work.ctypes.data_as(_f64p), ops=arrays[4], loops=c_loops, record=arrays[5],

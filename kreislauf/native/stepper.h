@@ -107,12 +107,10 @@ typedef struct {
     int32_t n_y;
     int32_t u_identity;       /* every connection has factor 1 and offset 0 */
     int32_t n_ops;
-    int32_t n_loops;
     int32_t n_record;
     int32_t loop_solver;      /* 0 newton, 1 fixed-point */
     int32_t max_iterations;
     int32_t profile;          /* time the FMU calls */
-    int32_t max_loop_inputs;
     double loop_tolerance;
     double start;
     double stop;
@@ -124,7 +122,7 @@ typedef struct {
     const double *u_offset;
     double *y;                /* the master's output vector (numpy, shared) */
     double *u;                /* n_u scratch */
-    double *work;             /* loop scratch: (max_loop_inputs + 8) * max_loop_inputs doubles */
+    double *work;             /* loop scratch: (n + 8) * n doubles, n the most inputs of a loop */
     const int32_t *ops;       /* communication point: >= 0 refresh component, < 0 loop -(k + 1) */
     kl_loop *loops;
     const int32_t *record;    /* y indices copied into each row after the time */
