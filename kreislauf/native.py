@@ -44,6 +44,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from kreislauf.component import VariableType
+
 if TYPE_CHECKING:
     from kreislauf.master import Master
     from kreislauf.results import ResultWriter
@@ -56,15 +58,12 @@ CFLAGS = ["-std=c99", "-O2", "-fPIC", "-shared", "-fvisibility=hidden", "-ffp-co
           "-Wall", "-Wextra", "-Wpedantic", "-Werror"]
 SOURCES = ("stepper.c", "stepper.h")
 
-_KINDS = {"Real": 0, "Float64": 0, "Float32": 1, "Int8": 2, "UInt8": 3, "Int16": 4, "UInt16": 5,
-          "Int32": 6, "UInt32": 7, "Int64": 8, "UInt64": 9}
-_FMI2_KINDS = {"Real": ("Real", 0), "Integer": ("Integer", 6), "Enumeration": ("Integer", 6),
-               "Boolean": ("Boolean", 10)}
-_FMI3_KINDS = {**{t: (t, k) for t, k in _KINDS.items() if t != "Real"}, "Enumeration": ("Int64", 8),
-               "Boolean": ("Boolean", 11)}
-_CTYPES = {0: ctypes.c_double, 1: ctypes.c_float, 2: ctypes.c_int8, 3: ctypes.c_uint8, 4: ctypes.c_int16,
-           5: ctypes.c_uint16, 6: ctypes.c_int32, 7: ctypes.c_uint32, 8: ctypes.c_int64, 9: ctypes.c_uint64,
-           10: ctypes.c_int32, 11: ctypes.c_bool}
+# the C type of an FmuComponent access (fmu/importer.py) -> the value kind of stepper.h; an FMI 2
+# Boolean (an int32 buffer) is kind 10
+_KIND = {ctypes.c_double: 0, ctypes.c_float: 1, ctypes.c_int8: 2, ctypes.c_uint8: 3, ctypes.c_int16: 4,
+         ctypes.c_uint16: 5, ctypes.c_int32: 6, ctypes.c_uint32: 7, ctypes.c_int64: 8, ctypes.c_uint64: 9,
+         ctypes.c_bool: 11}
+_FMI2_BOOLEAN = 10
 
 ERR_RANGE, ERR_VALUE, ERR_SET, ERR_GET, ERR_STEP, ERR_NONFINITE = 1, 2, 3, 4, 5, 6
 ERR_LOOP_NONFINITE, ERR_LOOP_SINGULAR, ERR_LOOP_DIVERGED, ERR_SOURCE = 7, 8, 9, 10
@@ -209,11 +208,12 @@ def ineligibility(master: Master) -> list[str]:
                 reasons.append(f"component '{name}' is a {type(comp).__name__} that cannot roll back (a device, or "
                                "tied to the wall clock): it is never stepped ahead of the FMUs")
         else:
-            types = {sv.name: sv.type for sv in comp.model_description.modelVariables}
-            table = _FMI2_KINDS if comp.fmi_version == 2 else _FMI3_KINDS
+            from kreislauf.fmu.importer import _FMI2_ACCESS, _FMI3_ACCESS
+
+            table = _FMI2_ACCESS if comp.fmi_version == 2 else _FMI3_ACCESS
             for var in master.in_names[i] + master.out_names[i]:
-                if types.get(var) not in table:
-                    reasons.append(f"component '{name}': variable '{var}' has FMI type {types.get(var)}")
+                if comp._fmi_type.get(var) not in table:
+                    reasons.append(f"component '{name}': variable '{var}' has FMI type {comp._fmi_type.get(var)}")
     if s.algorithm not in ("jacobi", "gauss-seidel"):
         reasons.append(f"algorithm '{s.algorithm}' (native: jacobi or gauss-seidel)")
     if s.adaptive:
@@ -299,30 +299,26 @@ class NativeStepper:
         )
         self.plan.error.values = self.error_values.ctypes.data_as(_f64p)
 
-    def _accesses(self, comp: Any, names: Sequence[str], address: Any, setting: bool) -> Any:
-        """One access per FMI value type among ``names``, as FmuComponent's own fast path groups them."""
-        types = {sv.name: sv.type for sv in comp.model_description.modelVariables}
-        table = _FMI2_KINDS if comp.fmi_version == 2 else _FMI3_KINDS
-        groups: dict[str, list[int]] = {}
-        for position, name in enumerate(names):
-            groups.setdefault(types[name], []).append(position)
-        out = (_Access * max(1, len(groups)))()
-        for j, (fmi_type, positions) in enumerate(groups.items()):
-            suffix, kind = table[fmi_type]
-            vrs = (ctypes.c_uint32 * len(positions))(*(comp.variables[names[p]].value_reference for p in positions))
-            pos = _ints(positions)
-            buffer = (_CTYPES[kind] * len(positions))()
-            self._keep += [vrs, pos, buffer]
-            fn = address(f"fmi{comp.fmi_version}{'Set' if setting else 'Get'}{suffix}")
-            out[j] = _Access(kind, len(positions), fn, vrs, pos, ctypes.cast(buffer, ctypes.c_void_p))
+    def _accesses(self, comp: Any, names: Sequence[str], setting: bool) -> Any:
+        """FmuComponent's own accesses to ``names`` (one per FMI value type: function, value references,
+        buffer), handed to C."""
+        accesses = comp._accessors(tuple(names), setting)
+        out = (_Access * max(1, len(accesses)))()
+        for j, a in enumerate(accesses):
+            boolean2 = a.ctype is ctypes.c_int32 and a.variables[0].type is VariableType.BOOLEAN
+            pos = _ints(a.index.tolist())
+            self._keep += [a, pos]
+            out[j] = _Access(_FMI2_BOOLEAN if boolean2 else _KIND[a.ctype], len(a.index),
+                             ctypes.cast(a.fn, ctypes.c_void_p).value, a.vrs, pos,
+                             ctypes.cast(a.buffer, ctypes.c_void_p))
         self._keep.append(out)
-        return out, len(groups)
+        return out, len(accesses)
 
     def _component(self, i: int, comp: Any) -> _Component:
         m = self.master
         version, instance, address = comp.fmi_interface()
-        sets, n_set = self._accesses(comp, m.in_names[i], address, True)
-        gets, n_get = self._accesses(comp, m.out_names[i], address, False)
+        sets, n_set = self._accesses(comp, m.in_names[i], True)
+        gets, n_get = self._accesses(comp, m.out_names[i], False)
         bounds = m._bounds[i]
         pos, lo, hi = _ints([b[0] for b in bounds]), _doubles([b[1] for b in bounds]), _doubles([b[2] for b in bounds])
         self._keep += [pos, lo, hi]
