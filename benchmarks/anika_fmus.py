@@ -28,14 +28,15 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-import tomllib
 from fmpy import read_model_description
 
+from kreislauf.api import load
 from kreislauf.fmu import build_fmu, safe_extract
-from kreislauf.fmu.build import CFLAGS, fmi_headers_dir
+from kreislauf.fmu.build import LAYER_FILE, RUNTIME_FILES, _compile, fmi_headers_dir
+from kreislauf.system import SystemSpec
 
 REPO = Path(__file__).resolve().parents[1]
-RUNTIME_FILES = ("kl_model.h", "kl_runtime.h", "kl_runtime.c", "kl_solver.h", "kl_solver.c", "kl_fmi2.c")
+FMI2_RUNTIME = (*RUNTIME_FILES, LAYER_FILE[2])
 BASELINE = "43d5b46"  # the runtime before the step-cost work (step size carried, W-method reuse, ...)
 YEAR_STEPS = 525_600
 CHUNK_STEPS = 100
@@ -48,26 +49,19 @@ def compile_variant(sources: Path, runtime: dict[str, bytes] | None, out: Path) 
     work.mkdir(parents=True)
     for path in sources.iterdir():
         (work / path.name).write_bytes(runtime[path.name] if runtime and path.name in runtime else path.read_bytes())
-    c_files = sorted(str(p) for p in work.iterdir() if p.suffix == ".c")
-    subprocess.run(["gcc", *CFLAGS, f"-I{work}", f"-I{fmi_headers_dir()}", *c_files, "-o", str(out), "-lm"],
-                   check=True)
+    _compile(sorted(p for p in work.iterdir() if p.suffix == ".c"), [work, fmi_headers_dir()], out)
     return out
 
 
 def baseline_runtime(revision: str) -> dict[str, bytes]:
     """The runtime files of ``fmu/runtime/`` at a git revision."""
     return {name: subprocess.run(["git", "-C", str(REPO), "show", f"{revision}:fmu/runtime/{name}"],
-                                 capture_output=True, check=True).stdout for name in RUNTIME_FILES}
+                                 capture_output=True, check=True).stdout for name in FMI2_RUNTIME}
 
 
-def endpoint(text: str) -> tuple[str, str]:
-    component, _, variable = text.strip().partition(".")
-    return component, variable
-
-
-def write_config(system: dict, fmus: dict[str, dict], libraries: dict[str, Path], path: Path) -> None:
+def write_config(system: SystemSpec, fmus: dict[str, dict], libraries: dict[str, Path], path: Path) -> None:
     """The driver's configuration: FMUs in stepping order, parameters, outputs, connections."""
-    names = list(system["components"])
+    names = list(system.components)
     index = {name: i for i, name in enumerate(names)}
     lines = []
     for name in names:
@@ -75,21 +69,18 @@ def write_config(system: dict, fmus: dict[str, dict], libraries: dict[str, Path]
         lines.append(f"fmu {name} {libraries[name]} {md.coSimulation.modelIdentifier} {md.guid}")
     for name in names:
         variables = fmus[name]["vars"]
-        for pname, value in system["components"][name].get("parameters", {}).items():
+        for pname, value in system.components[name].parameters.items():
             v = variables[pname]
             lines.append(f"param {index[name]} {v.valueReference} {float(value)!r} {TYPE_CODE[v.type]}")
         for v in variables.values():
             if v.causality == "output" and v.type == "Real":
                 lines.append(f"output {index[name]} {v.valueReference}")
-    for connection in system["connections"]:
-        if isinstance(connection, str):
-            source, _, target = connection.partition("->")
-            offset = 0.0
-        else:
-            source, target, offset = connection["from"], connection["to"], float(connection.get("offset", 0.0))
-        (src, src_var), (dst, dst_var) = endpoint(source), endpoint(target)
-        lines.append(f"connect {index[dst]} {fmus[dst]['vars'][dst_var].valueReference} {index[src]}"
-                     f" {fmus[src]['vars'][src_var].valueReference} {offset!r}")
+    for c in system.connections:
+        if c.factor != 1.0:
+            raise SystemExit(f"connection '{c.text}': the driver couples with an offset only, not a factor")
+        src, dst = c.source_component, c.target_component
+        lines.append(f"connect {index[dst]} {fmus[dst]['vars'][c.target_variable].valueReference} {index[src]}"
+                     f" {fmus[src]['vars'][c.source_variable].valueReference} {c.offset!r}")
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -135,14 +126,14 @@ def main() -> None:
     parser.add_argument("--keep", help="copy the driver, its configurations and the libraries here (for perf)")
     parser.add_argument("--system", type=Path, default=REPO / "examples" / "anika.toml")
     args = parser.parse_args()
-    system = tomllib.loads(args.system.read_text())
+    system = load(args.system).spec
     old_runtime = baseline_runtime(args.baseline)
     with tempfile.TemporaryDirectory(prefix="anika-fmus-") as tmp:
         root = Path(tmp)
         fmus: dict[str, dict] = {}
         libraries: dict[str, dict[str, Path]] = {"baseline": {}, "current": {}}
-        for name, component in system["components"].items():
-            unzipped = safe_extract(build_fmu(component["model"], root / "fmus", 2), root / "x" / name)
+        for name, component in system.components.items():
+            unzipped = safe_extract(build_fmu(component.source, root / "fmus", 2), root / "x" / name)
             md = read_model_description(str(unzipped))
             fmus[name] = {"md": md, "vars": {v.name: v for v in md.modelVariables}}
             for variant, runtime in (("baseline", old_runtime), ("current", None)):
@@ -172,7 +163,7 @@ def main() -> None:
     print(f"{'component':<10} {'model':<24} {'doStep base':>11} {'doStep now':>10} {'ratio':>6} {'set':>5}"
           f" {'get':>5} {'loop base':>9} {'loop now':>8} {'max Δ rel':>9}"
           f"  {'per doStep now (base): solver steps, rejected, f, J, LU'}")
-    for name, component in system["components"].items():
+    for name, component in system.components.items():
         _, base_step, _, base_loop = (x / steps for x in results["baseline"]["time"][name])
         set_ns, step_ns, get_ns, loop_ns = (x / steps for x in results["current"]["time"][name])
         now = [x / steps for x in results["current"]["stats"][name][:5]]
@@ -180,7 +171,7 @@ def main() -> None:
         work = ", ".join(f"{a:.2f} ({b:.2f})" for a, b in zip(now, base, strict=True))
         deviation = max(abs(a - b) / max(abs(b), 1.0) for a, b in
                         zip(results["current"]["final"][name], results["baseline"]["final"][name], strict=True))
-        print(f"{name:<10} {component['model']:<24} {base_step / 1e3:11.2f} {step_ns / 1e3:10.2f}"
+        print(f"{name:<10} {component.source:<24} {base_step / 1e3:11.2f} {step_ns / 1e3:10.2f}"
               f" {base_step / step_ns:5.1f}x {set_ns / 1e3:5.2f} {get_ns / 1e3:5.2f} {base_loop / 1e3:9.2f}"
               f" {loop_ns / 1e3:8.2f} {deviation:9.1e}  {work}")
     base_total, total = results["baseline"]["total"], results["current"]["total"]
